@@ -1,0 +1,134 @@
+"""Filter a JSON response: hide fields in records, apply the safety net everywhere else.
+
+The body is parsed (orjson), edited in place in one iterative walk (no recursion limit to
+hit) and serialised again, so nothing of the original bytes survives unexamined:
+
+- duplicate keys: the parser keeps the last copy, the walk hides it, the output has one
+  copy; no earlier copy can slip through;
+- escaped keys (``"cost\\u005fprice"``) are compared after unescaping, case-insensitively;
+- a hidden name is hidden at any depth (objects in arrays of arrays included);
+- integers beyond 64 bits come back as floats (orjson), a known loss of precision.
+
+Anything orjson cannot parse (including nesting deeper than 1024) is refused, never passed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.fieldplan import HideAction, HideRule
+from gateway.masking import Masker, mask_pii
+from gateway.payloads.plan import COVERED, CompiledPlan, NameTable
+
+if TYPE_CHECKING:  # resources imports payloads.safexml: a runtime import would be circular
+    from gateway.resources import PathStep
+
+_MISS = object()
+
+
+class Unfilterable(Exception):
+    """The body cannot be filtered; the dispatcher turns this into a 502."""
+
+
+def locate_records(doc: Any, steps: tuple[PathStep, ...]) -> list[Any]:
+    """The values the records path selects (``$`` alone: the document itself)."""
+    current = [doc]
+    for kind, key in steps:
+        selected: list[Any] = []
+        for node in current:
+            if kind == "key":
+                if type(node) is dict and key in node:
+                    selected.append(node[key])
+            elif type(node) is dict:
+                selected.extend(node.values())
+            elif type(node) is list:
+                selected.extend(node)
+        current = selected
+    return current
+
+
+class _Walk:
+    """One response's walk: edits containers in place and remembers what it hid."""
+
+    def __init__(self, masker: Masker, mask_pii: bool) -> None:
+        self.masker = masker
+        self.mask_pii = mask_pii
+        self.masked: set[str] = set()
+        self.pii_masked = 0
+
+    def run(self, root: Any, table: NameTable, skip: frozenset[int] = frozenset()) -> None:
+        """Hide by ``table`` everywhere below ``root``, except inside objects in ``skip``."""
+        memo, lookup, pii = table.memo, table.lookup, self.mask_pii
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            if skip and id(node) in skip:
+                continue
+            if type(node) is dict:
+                edits: list[tuple[str, HideRule | None]] | None = None
+                for key, value in node.items():
+                    rule = memo.get(key, _MISS)
+                    if rule is _MISS:
+                        rule = lookup(key)
+                    if rule is None or rule is COVERED:
+                        if type(value) is dict or type(value) is list:
+                            stack.append(value)
+                        elif pii and rule is None and type(value) is str:
+                            edits = edits or []
+                            edits.append((key, rule))
+                    else:
+                        edits = edits or []
+                        edits.append((key, rule))
+                if edits:
+                    self._apply(node, edits)
+            elif type(node) is list:
+                for index, value in enumerate(node):
+                    if type(value) is dict or type(value) is list:
+                        stack.append(value)
+                    elif pii and type(value) is str:
+                        node[index] = self._mask_pii(value)
+
+    def _apply(self, node: dict[str, Any], edits: list[tuple[str, HideRule | None]]) -> None:
+        """Hide by rule; a ``None`` rule means: mask PII in this uncovered string."""
+        for key, rule in edits:
+            if rule is None:
+                node[key] = self._mask_pii(node[key])
+            elif rule.action is HideAction.REMOVE:
+                del node[key]
+                self.masked.add(rule.field)
+            else:
+                node[key] = self.masker.hide(rule, node[key])
+                self.masked.add(rule.field)
+
+    def _mask_pii(self, text: str) -> str:
+        masked, hits = mask_pii(text)
+        self.pii_masked += sum(hits.values())
+        return masked
+
+
+def filter_json(
+    body: bytes,
+    steps: tuple[PathStep, ...] | None,
+    plan: CompiledPlan,
+    masker: Masker,
+) -> tuple[bytes, int, set[str]]:
+    """(new body, records, names hidden). ``steps`` None: unmapped, safety net only."""
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise Unfilterable(f"the JSON body cannot be parsed ({exc})") from None
+    walk = _Walk(masker, plan.mask_pii)
+    records: list[Any] = []
+    if steps is not None:
+        records = locate_records(doc, steps)
+        for record in records:
+            walk.run(record, plan.inside)
+    containers = frozenset(id(r) for r in records if type(r) is dict or type(r) is list)
+    walk.run(doc, plan.outside, containers)
+    try:
+        out = orjson.dumps(doc)
+    except orjson.JSONEncodeError as exc:
+        raise Unfilterable(f"the filtered JSON cannot be written ({exc})") from None
+    return out, len(records), walk.masked
