@@ -51,6 +51,7 @@ class SigningKey:
         self.public_der = public.public_bytes(
             serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
         )
+        self._signer = jwk.construct(private, alg)  # loading a PEM per token is slow
 
     def public_jwk(self, **extra: Any) -> dict[str, Any]:
         data = jwk.construct(self.public_pem, self.alg).to_dict()
@@ -59,7 +60,7 @@ class SigningKey:
 
     def sign(self, claims: dict[str, Any], **header: Any) -> str:
         headers = {"kid": self.kid, **header}
-        return jws.sign(claims, self.pem, headers=headers, algorithm=self.alg)
+        return jws.sign(claims, self._signer, headers=headers, algorithm=self.alg)
 
 
 _RSA_CACHE: dict[str, Any] = {}
