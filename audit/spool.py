@@ -73,7 +73,11 @@ class Spool:
             ) from None
         self.path = self.directory / SPOOL_NAME
         self._file: BinaryIO = self.path.open("a+b")
-        self._cut_torn_tail()
+        try:
+            self._cut_torn_tail()
+        except ConfigError:
+            self.close()
+            raise
 
     @property
     def pending(self) -> bool:
