@@ -1,0 +1,277 @@
+"""Live access status of people: a memory map the identify stage reads on every request.
+
+The map is refreshed from the database every ``refresh_s`` (only rows whose ``change_seq``
+moved) and at once when another instance announces a change on the Redis channel
+``wardgate:people``. Changes made through this instance are applied to the map before the
+call returns. If the database or Redis is away, the last known map stays in force.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gateway.directory.changes import Changes
+from gateway.directory.roles import RoleStore, new_person
+from gateway.directory.store import Person, as_utc, init_directory_db
+from gateway.errors import BadRequest
+
+__all__ = ["CHANNEL", "PeopleStatus", "RoleStore"]
+
+CHANNEL = "wardgate:people"
+log = structlog.get_logger(__name__)
+T = TypeVar("T")
+OnRevoke = Callable[[str], Awaitable[None] | None]
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    status: str
+    revoked_before: float | None
+    revoke_at: float | None
+    departing: bool
+
+
+def _epoch(value: datetime | None) -> float | None:
+    value = as_utc(value)
+    return value.timestamp() if value else None
+
+
+class PeopleStatus:
+    """``AccessStatus`` + ``PeopleActions`` over the people table.
+
+    Every write goes through ``apply`` (one transaction, one cause), so sync, HR, SCIM and
+    officers share one path to the map, the Redis fan-out and ``on_revoke`` (which the lead
+    wires to ``ApiKeyStore.disable_for_subject``).
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        redis_url: str | None,
+        clock: Callable[[], float] = time.time,
+        *,
+        roles: RoleStore | None = None,
+        on_revoke: OnRevoke | None = None,
+        refresh_s: float = 0.25,
+    ) -> None:
+        self._engine = engine
+        self._redis_url = redis_url
+        self._clock = clock
+        self._roles = roles
+        self._on_revoke = on_revoke
+        self._refresh_s = refresh_s
+        self._entries: dict[str, _Entry] = {}
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis: Redis | None = None
+
+    # -- the per-request questions (memory only) --------------------------------------
+
+    def refusal(self, subject: str, issued_at: float | None) -> str | None:
+        entry = self._entries.get(subject)
+        if entry is None:
+            return None
+        if entry.status in ("left", "disabled"):
+            return "person_revoked"
+        if entry.status == "suspended":
+            return "person_suspended"
+        if entry.revoke_at is not None and self._clock() >= entry.revoke_at:
+            return "person_revoked"
+        revoked_before = entry.revoked_before
+        if revoked_before is not None and issued_at is not None and issued_at < revoked_before:
+            return "token_revoked"
+        return None
+
+    def is_departing(self, subject: str) -> bool:
+        entry = self._entries.get(subject)
+        return entry is not None and entry.departing and entry.status == "active"
+
+    # -- life cycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Load the map, then keep it fresh in the background."""
+        await asyncio.to_thread(init_directory_db, self._engine)
+        await self.refresh()
+        self._tasks.append(asyncio.create_task(self._poll_forever(), name="people-poll"))
+        if self._redis_url:
+            self._redis = Redis.from_url(self._redis_url)
+            self._tasks.append(asyncio.create_task(self._listen_forever(), name="people-listen"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def refresh(self) -> None:
+        """Read every person changed since the last refresh into the map."""
+        seq, changed = await asyncio.to_thread(self._load_since, self._seq)
+        self._entries.update(changed)
+        self._seq = max(self._seq, seq)
+        if self._roles is not None:
+            self._roles.observe(self._seq)
+
+    def _load_since(self, seq: int) -> tuple[int, dict[str, _Entry]]:
+        with Session(self._engine) as session:
+            rows = session.execute(
+                select(
+                    Person.subject,
+                    Person.status,
+                    Person.revoked_before,
+                    Person.revoke_at,
+                    Person.departing_since,
+                    Person.change_seq,
+                ).where(Person.change_seq > seq)
+            ).all()
+        changed = {
+            r.subject: _Entry(
+                status=r.status,
+                revoked_before=_epoch(r.revoked_before),
+                revoke_at=_epoch(r.revoke_at),
+                departing=r.departing_since is not None,
+            )
+            for r in rows
+        }
+        return max([seq, *(r.change_seq for r in rows)]), changed
+
+    async def _poll_forever(self) -> None:
+        failing = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+            self._wake.clear()
+            try:
+                await self.refresh()
+                await self._revoke_due()
+            except Exception as exc:  # keep the last known map; say so once per outage
+                if not failing:
+                    log.error("people_refresh_failed", error=type(exc).__name__)
+                failing = True
+            else:
+                failing = False
+
+    async def _listen_forever(self) -> None:
+        assert self._redis is not None
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._wake.set()
+            except Exception as exc:  # polling still covers us; retry the channel
+                log.warning("people_channel_lost", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
+
+    async def _revoke_due(self) -> None:
+        now = self._clock()
+        due = [
+            (subject, e.revoke_at)
+            for subject, e in self._entries.items()
+            if e.revoke_at is not None
+            and e.revoke_at <= now
+            and e.status not in ("left", "disabled")
+        ]
+        for subject, when in due:
+            at = datetime.fromtimestamp(when, UTC)
+            await self.revoke(subject, reason="scheduled termination", cause="scheduled", at=at)
+
+    # -- writes ---------------------------------------------------------------------------
+
+    async def apply(
+        self, cause: str, change: Callable[[Changes], T], at: datetime | None = None
+    ) -> T:
+        """Run ``change`` in one transaction, then update the map, fan out and disable keys."""
+
+        def run() -> tuple[Changes, T]:
+            with Session(self._engine) as session, session.begin():
+                changes = Changes(session, cause, at)
+                return changes, change(changes)
+
+        changes, result = await asyncio.to_thread(run)
+        if changes.touched:
+            await self.refresh()
+            await self._announce()
+        for subject in sorted(changes.revoked):
+            await self._disable_keys(subject)
+        return result
+
+    async def _announce(self) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(CHANNEL, str(self._seq))
+        except Exception as exc:  # other instances still poll within refresh_s
+            log.warning("people_announce_failed", error=type(exc).__name__)
+
+    async def _disable_keys(self, subject: str) -> None:
+        if self._on_revoke is None:
+            return
+        result = self._on_revoke(subject)
+        if inspect.isawaitable(result):
+            await result
+
+    async def revoke(
+        self, subject: str, reason: str, cause: str, at: datetime | None = None
+    ) -> None:
+        """End ``subject``'s access at ``at`` (default now); a future ``at`` is scheduled."""
+        now = datetime.fromtimestamp(self._clock(), UTC)
+
+        def change(ch: Changes) -> None:
+            person = ch.person(subject) or new_person(ch, subject, "admin")
+            ch.end_access(person, at or now, now, reason)
+
+        await self.apply(cause, change)
+
+    async def suspend(self, subject: str, *, by: str, reason: str) -> None:
+        def change(ch: Changes) -> None:
+            person = ch.person(subject) or new_person(ch, subject, "admin")
+            if person.status in ("left", "disabled"):
+                return  # already refused for good; suspending must not look like a reinstatement
+            ch.set_status(person, "suspended", reason)
+
+        await self.apply(f"admin:{by}", change)
+
+    async def reinstate(self, subject: str, *, by: str, reason: str) -> None:
+        def change(ch: Changes) -> None:
+            person = ch.person(subject)
+            if person is None or person.status != "suspended":
+                raise BadRequest(
+                    f"{subject!r} is not suspended; only a suspension can be reinstated "
+                    "(a person who left comes back through the directory)",
+                    reason_id="person_not_suspended",
+                )
+            ch.set_status(person, "active", reason)
+
+        await self.apply(f"admin:{by}", change)
+
+    async def mark_departing(self, subject: str, *, last_day: str | None, by: str) -> None:
+        try:
+            day = date.fromisoformat(last_day) if last_day else None
+        except ValueError:
+            raise BadRequest(
+                f"last_day {last_day!r} is not a date; send YYYY-MM-DD", reason_id="bad_body"
+            ) from None
+
+        def change(ch: Changes) -> None:
+            ch.mark_departing(ch.person(subject) or new_person(ch, subject, "admin"), day)
+
+        await self.apply(f"admin:{by}", change)
