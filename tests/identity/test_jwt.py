@@ -6,7 +6,10 @@ import asyncio
 import hashlib
 import time
 
+import orjson
 import pytest
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding
 
 from gateway.errors import Unauthenticated
 from gateway.identity import Identifier
@@ -19,6 +22,7 @@ from .conftest import (
     JwksServer,
     MakeIdentifier,
     SigningKey,
+    b64url,
     claims,
     ec_key,
     issuer_settings,
@@ -222,3 +226,44 @@ async def test_two_credentials_refused(identifier: Identifier, key: SigningKey) 
         await identifier.identify(f"Bearer {key.sign(claims())}", "wgk_something")
     assert info.value.reason_id == "token_missing"
     assert "exactly one" in info.value.detail
+
+
+def _sign_raw(header: dict[str, object], body: dict[str, object], sign) -> str:
+    signing_input = f"{b64url(orjson.dumps(header))}.{b64url(orjson.dumps(body))}"
+    return f"{signing_input}.{b64url(sign(signing_input.encode()))}"
+
+
+async def test_ps256_issuer(jwks_server: JwksServer, make_identifier: MakeIdentifier) -> None:
+    """PS256 (RSASSA-PSS), which python-jose lacks, verified with the same care."""
+    signer = rsa_key("ps1")
+    jwks_server.publish(signer)
+    identifier = make_identifier(issuer_settings(jwks_server.url, algorithms=["PS256"]))
+    pss = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=32)
+    token = _sign_raw(
+        {"alg": "PS256", "kid": "ps1"},
+        claims(),
+        lambda data: signer.private.sign(data, pss, hashes.SHA256()),
+    )
+    assert (await identifier.identify(f"Bearer {token}", None)).subject == "alice"
+    # The same key signing RS256 (PKCS#1 v1.5) is not PS256, and RS256 is not configured.
+    assert await refused(identifier, signer.sign(claims())) == "token_algorithm_refused"
+    forged = _sign_raw(
+        {"alg": "PS256", "kid": "ps1"},
+        claims(sub="mallory"),
+        lambda data: signer.private.sign(data, padding.PKCS1v15(), hashes.SHA256()),
+    )
+    assert await refused(identifier, forged) == "token_invalid"
+
+
+async def test_eddsa_issuer(jwks_server: JwksServer, make_identifier: MakeIdentifier) -> None:
+    private = ed25519.Ed25519PrivateKey.generate()
+    raw = private.public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw
+    )
+    jwks_server.publish({"kty": "OKP", "crv": "Ed25519", "x": b64url(raw), "kid": "ed1"})
+    identifier = make_identifier(issuer_settings(jwks_server.url, algorithms=["EdDSA"]))
+    token = _sign_raw({"alg": "EdDSA", "kid": "ed1"}, claims(), private.sign)
+    assert (await identifier.identify(f"Bearer {token}", None)).subject == "alice"
+    other = ed25519.Ed25519PrivateKey.generate()
+    forged = _sign_raw({"alg": "EdDSA", "kid": "ed1"}, claims(), other.sign)
+    assert await refused(identifier, forged) == "token_invalid"
