@@ -1,0 +1,173 @@
+"""The demo ERP: a SOAP 1.1 upstream with 500 products and 5,000 invoices.
+
+    POST /soap         SOAP 1.1 (the gateway strips its ``/erp`` prefix); the operation is
+                       the Body's single child in ``http://demo.wardgate.dev/erp``. A
+                       ``SOAPAction: "http://demo.wardgate.dev/erp/<Op>"`` header, when sent,
+                       must name the same operation.
+    GET  /soap?wsdl    the WSDL (``erp.wsdl``) with this server's address
+
+Operations (children in the ERP namespace, responses use the ``erp`` prefix):
+
+    GetProducts(Page?, PageSize?)   → GetProductsResponse/Products/Product*
+    GetInvoices(Page?, PageSize?)   → GetInvoicesResponse/Invoices/Invoice*
+    UpdateProduct(Product(Code, …)) → UpdateProductResponse/Product
+
+A listing response also carries ``Page``, ``PageSize`` and ``Total`` after its records.
+
+Anything else, malformed XML included, gets a SOAP 1.1 Fault (HTTP 500). Updates live in
+this app instance only.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from decimal import Decimal
+from importlib import resources
+from xml.sax.saxutils import escape
+
+from aiohttp import web
+from lxml import etree
+
+from gateway.demo import data
+from gateway.demo.recorder import Recorder, middlewares
+from gateway.demo.records import ParameterError, RecordTable, parse_page
+from gateway.demo.soap import (
+    ACCEPTED_CONTENT_TYPES,
+    CONTENT_TYPE,
+    ERP_NS,
+    SoapFault,
+    elements,
+    envelope,
+    fault_envelope,
+    hardened_parser,
+    only_child,
+    parse_call,
+    text_fields,
+)
+
+WSDL_LOCATION_PLACEHOLDER = "http://localhost/soap"
+_WSDL_TEMPLATE = resources.files("gateway.demo").joinpath("erp.wsdl").read_text("utf-8")
+_MONEY = re.compile(r"\d{1,12}(\.\d{1,2})?")
+_COUNT = re.compile(r"\d{1,9}")
+_MAX_TEXT = 200
+_PAGING_FIELDS = ("Page", "PageSize")
+
+
+def _money(field: str, text: str) -> str:
+    if not _MONEY.fullmatch(text.strip()):
+        raise SoapFault(f"{field} must be an amount like 1280.00, got {text!r}")
+    return f"{Decimal(text.strip()):.2f}"
+
+
+def _count(field: str, text: str) -> str:
+    if not _COUNT.fullmatch(text.strip()):
+        raise SoapFault(f"{field} must be a whole number of 0 or more, got {text!r}")
+    return str(int(text))
+
+
+def _label(field: str, text: str) -> str:
+    if not text.strip() or len(text) > _MAX_TEXT:
+        raise SoapFault(f"{field} must be non-empty text of at most {_MAX_TEXT} characters")
+    return text.strip()
+
+
+_PRODUCT_CHECKS: dict[str, Callable[[str, str], str]] = {
+    "Name": _label,
+    "ListPrice": _money,
+    "CostPrice": _money,
+    "Stock": _count,
+    "Warehouse": _label,
+}
+
+
+class _Erp:
+    """Handlers over this app's view of the products and invoices."""
+
+    def __init__(self) -> None:
+        self.products = RecordTable(data.products())
+        self.invoices = RecordTable(data.invoices())
+        self.product_index = {p["Code"]: i for i, p in enumerate(data.products())}
+        self.parser = hardened_parser()
+        self.operations: dict[str, Callable[[etree._Element], str]] = {
+            "GetProducts": self.get_products,
+            "GetInvoices": self.get_invoices,
+            "UpdateProduct": self.update_product,
+        }
+
+    async def soap(self, request: web.Request) -> web.Response:
+        try:
+            if request.content_type not in ACCEPTED_CONTENT_TYPES:
+                raise SoapFault(
+                    f"send SOAP 1.1 as {CONTENT_TYPE}, not {request.content_type!r}",
+                    http_status=415,
+                )
+            call = parse_call(await request.read(), self.parser, frozenset(self.operations))
+            _check_soap_action(request.headers.get("SOAPAction"), call.operation)
+            body, status = envelope(self.operations[call.operation](call.element)), 200
+        except SoapFault as fault:
+            body, status = fault_envelope(fault), fault.http_status
+        return web.Response(body=body, status=status, content_type=CONTENT_TYPE, charset="utf-8")
+
+    async def wsdl(self, request: web.Request) -> web.Response:
+        if "wsdl" not in request.query:
+            raise web.HTTPBadRequest(text="GET /soap?wsdl returns the WSDL; calls use POST /soap")
+        # The Host header is the client's text: escape it before it goes into XML.
+        location = escape(f"{request.scheme}://{request.host}/soap", {'"': "&quot;"})
+        text = _WSDL_TEMPLATE.replace(WSDL_LOCATION_PLACEHOLDER, location)
+        return web.Response(text=text, content_type=CONTENT_TYPE, charset="utf-8")
+
+    def _listing(
+        self, element: etree._Element, table: RecordTable, kind: str, names: tuple[str, ...]
+    ) -> str:
+        fields = text_fields(element, _PAGING_FIELDS)
+        try:
+            page = parse_page(fields.get("Page"), fields.get("PageSize"))
+        except ParameterError as exc:
+            raise SoapFault(str(exc)) from None
+        rows = "".join(f"<erp:{kind}>{elements(r, names)}</erp:{kind}>" for r in table.page(page))
+        return (
+            f"<erp:Get{kind}sResponse><erp:{kind}s>{rows}</erp:{kind}s>"
+            f"<erp:Page>{page.number}</erp:Page><erp:PageSize>{page.size}</erp:PageSize>"
+            f"<erp:Total>{len(table)}</erp:Total></erp:Get{kind}sResponse>"
+        )
+
+    def get_products(self, element: etree._Element) -> str:
+        return self._listing(element, self.products, "Product", data.PRODUCT_FIELDS)
+
+    def get_invoices(self, element: etree._Element) -> str:
+        return self._listing(element, self.invoices, "Invoice", data.INVOICE_FIELDS)
+
+    def update_product(self, element: etree._Element) -> str:
+        fields = text_fields(only_child(element, "Product"), data.PRODUCT_FIELDS)
+        code = fields.pop("Code", "").strip()
+        if code not in self.product_index:
+            raise SoapFault(f"no product with Code {code!r}; codes look like P-000123")
+        if not fields:
+            raise SoapFault("UpdateProduct changes nothing; send at least one field besides Code")
+        changes = {name: _PRODUCT_CHECKS[name](name, text) for name, text in fields.items()}
+        index = self.product_index[code]
+        updated = {**self.products.get(index), **changes}
+        self.products.replace(index, updated)
+        return (
+            f"<erp:UpdateProductResponse><erp:Product>{elements(updated, data.PRODUCT_FIELDS)}"
+            "</erp:Product></erp:UpdateProductResponse>"
+        )
+
+
+def _check_soap_action(header: str | None, operation: str) -> None:
+    action = (header or "").strip().strip('"')
+    if action and action != f"{ERP_NS}/{operation}":
+        raise SoapFault(
+            f"SOAPAction {header!r} does not match the Body's operation {operation}; "
+            f'send SOAPAction: "{ERP_NS}/{operation}"'
+        )
+
+
+def make_erp_app(recorder: Recorder | None = None) -> web.Application:
+    """A fresh demo ERP application (its own product updates)."""
+    app = web.Application(middlewares=middlewares(recorder, "erp"))
+    erp = _Erp()
+    app.router.add_post("/soap", erp.soap)
+    app.router.add_get("/soap", erp.wsdl)
+    return app
