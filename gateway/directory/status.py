@@ -202,7 +202,8 @@ class PeopleStatus:
         """Run ``change`` in one transaction, then update the map, fan out and disable keys."""
 
         def run() -> tuple[Changes, T]:
-            with Session(self._engine) as session, session.begin():
+            # results outlive the session (SCIM renders the person it changed)
+            with Session(self._engine, expire_on_commit=False) as session, session.begin():
                 changes = Changes(session, cause, at)
                 return changes, change(changes)
 
