@@ -83,11 +83,15 @@ class PiiHit(NamedTuple):
 
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
-_RESIDENT_ID = re.compile(r"(?<![0-9A-Za-z])[1-9]\d{16}[0-9Xx](?![0-9A-Za-z])", re.ASCII)
+# Candidates first, validation after: a digit run of 10+ characters (every digit-based kind
+# is at least that long) and an '@' followed by a domain. Both patterns start with something
+# the regex engine can skip to quickly; the exact patterns then run only inside candidates.
+_DIGIT_RUN = re.compile(r"\d[\d \-]{8,}[\dXx]", re.ASCII)
+_EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])")
+_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_RESIDENT_ID = re.compile(r"(?<!\d)[1-9]\d{16}[0-9Xx](?![\dXx])", re.ASCII)
 _MOBILE = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)", re.ASCII)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", re.ASCII)
-_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}")
-_DIGITS = re.compile(r"\d{11}|\d[ -]\d", re.ASCII)  # every digit-based kind has one of these
 _SEPARATORS = str.maketrans("", "", " -")
 
 
@@ -95,24 +99,23 @@ def is_resident_id(candidate: str) -> bool:
     """GB 11643: 17 digits + check character, with a real birth date at positions 7-14."""
     if len(candidate) != 18 or not candidate[:17].isascii() or not candidate[:17].isdigit():
         return False
+    total = sum((ord(d) - 48) * w for d, w in zip(candidate[:17], _ID_WEIGHTS, strict=True))
+    if _ID_CHECK[total % 11] != candidate[17].upper():
+        return False
     try:
         born = date(int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
     except ValueError:
         return False
-    if born.year < 1900 or born > date.today():
-        return False
-    total = sum(int(d) * w for d, w in zip(candidate[:17], _ID_WEIGHTS, strict=True))
-    return _ID_CHECK[total % 11] == candidate[17].upper()
+    return born.year >= 1900 and born <= date.today()
+
+
+_LUHN_DOUBLED = tuple((d * 2 - 9 if d > 4 else d * 2) for d in range(10))
 
 
 def luhn_valid(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
+    odd = sum(ord(c) - 48 for c in digits[-1::-2])
+    even = sum(_LUHN_DOUBLED[ord(c) - 48] for c in digits[-2::-2])
+    return (odd + even) % 10 == 0
 
 
 def is_unionpay(digits: str) -> bool:
@@ -121,28 +124,56 @@ def is_unionpay(digits: str) -> bool:
 
 
 def is_bank_card(digits: str) -> bool:
-    """13-19 digits passing Luhn."""
-    return 13 <= len(digits) <= 19 and digits.isdigit() and luhn_valid(digits)
+    """13-19 ASCII digits passing Luhn."""
+    return 13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit() and luhn_valid(digits)
 
 
 def find_pii(text: str) -> list[PiiHit]:
     """Every validated PII occurrence, in text order; overlapping candidates count once."""
     hits: list[PiiHit] = []
+    for run in _DIGIT_RUN.finditer(text):
+        start, end = run.span()
+        if start and text[start - 1] == "+":
+            start -= 1  # the '+' of +86 belongs to the number
+        hits.extend(_digit_hits(text, start, end))
     if "@" in text:
-        hits.extend(PiiHit("email", m.start(), m.end()) for m in _EMAIL.finditer(text))
-    if _DIGITS.search(text):
-        hits.extend(
-            PiiHit("cn_resident_id", m.start(), m.end())
-            for m in _RESIDENT_ID.finditer(text)
-            if is_resident_id(m.group())
-        )
-        hits.extend(PiiHit("cn_mobile", m.start(), m.end()) for m in _MOBILE.finditer(text))
-        hits.extend(
-            PiiHit("bank_card", m.start(), m.end())
-            for m in _CARD.finditer(text)
-            if is_bank_card(m.group().translate(_SEPARATORS))
-        )
-    return _without_overlaps(hits)
+        for domain in _EMAIL_DOMAIN.finditer(text):
+            at = local = domain.start()
+            while local > 0 and at - local < 64 and text[local - 1] in _EMAIL_LOCAL:
+                local -= 1
+            if local < at:
+                hits.append(PiiHit("email", local, domain.end()))
+    return _without_overlaps(hits) if "@" in text and len(hits) > 1 else hits
+
+
+def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
+    run = text[start:end]
+    if run.isdigit() or (run[:-1].isdigit() and run[-1] in "Xx"):
+        # The common case, a bare run: only the whole run can be a hit (boundaries are digits).
+        kind = _bare_run_kind(run)
+        return [PiiHit(kind, start, end)] if kind else []
+    hits = [
+        PiiHit("cn_resident_id", m.start(), m.end())
+        for m in _RESIDENT_ID.finditer(text, start, end)
+        if is_resident_id(m.group())
+    ]
+    hits.extend(PiiHit("cn_mobile", m.start(), m.end()) for m in _MOBILE.finditer(text, start, end))
+    hits.extend(
+        PiiHit("bank_card", m.start(), m.end())
+        for m in _CARD.finditer(text, start, end)
+        if is_bank_card(m.group().translate(_SEPARATORS))
+    )
+    return hits
+
+
+def _bare_run_kind(run: str) -> PiiKind | None:
+    if len(run) == 18 and is_resident_id(run):
+        return "cn_resident_id"
+    if _MOBILE.fullmatch(run):
+        return "cn_mobile"
+    if is_bank_card(run):
+        return "bank_card"
+    return None
 
 
 def _without_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
