@@ -34,7 +34,12 @@ class Helm:
             "HELM_DATA_HOME": str(self.home / "data"),
         }
         return subprocess.run(
-            [str(self.binary), *args], capture_output=True, text=True, env=env, check=False, timeout=30
+            [str(self.binary), *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=False,
+            timeout=30,
         )
 
     @staticmethod
@@ -60,9 +65,7 @@ class Helm:
 
 def find(manifests: list[dict[str, Any]], kind: str, name: str | None = None) -> dict[str, Any]:
     """The one manifest of this kind (and name); fails naming what was rendered instead."""
-    hits = [
-        m for m in manifests if m["kind"] == kind and name in (None, m["metadata"]["name"])
-    ]
+    hits = [m for m in manifests if m["kind"] == kind and name in (None, m["metadata"]["name"])]
     rendered = sorted(f"{m['kind']}/{m['metadata']['name']}" for m in manifests)
     assert len(hits) == 1, f"expected one {kind} {name or ''}, rendered: {rendered}"
     return hits[0]
@@ -79,3 +82,11 @@ def wardgate_yaml(manifests: list[dict[str, Any]], name: str = "rel-wardgate") -
     """The rendered wardgate.yaml of the ConfigMap ``name``."""
     return yaml.safe_load(find(manifests, "ConfigMap", name)["data"]["wardgate.yaml"])
 
+
+def gateway_workload(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gateway Deployment or StatefulSet."""
+    return next(
+        m
+        for m in manifests
+        if m["kind"] in {"Deployment", "StatefulSet"} and m["metadata"]["name"] == "rel-wardgate"
+    )

