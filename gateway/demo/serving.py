@@ -18,7 +18,7 @@ AppSource = web.Application | Callable[[], web.Application] | Callable[[str], we
 app will be served at; one without (e.g. ``make_crm_app``) is called with no argument."""
 
 # In-flight requests (e.g. a /slow call) get this long to finish when a server stops.
-SHUTDOWN_GRACE_S = 1.0
+SHUTDOWN_GRACE_S = 0.5
 
 
 @dataclass(frozen=True, slots=True)
