@@ -7,6 +7,7 @@ import contextlib
 import time
 
 import pytest
+import structlog.testing
 from ldap3 import Connection, Server
 from ldap3.core.exceptions import LDAPBindError
 from sqlalchemy import Engine, select
@@ -228,3 +229,17 @@ async def _until(condition, timeout: float = 5.0) -> None:
         if time.monotonic() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(0.05)
+
+
+async def test_wrong_bind_password_is_an_outage_and_never_logged(
+    ldap_tree: LdapTree, engine: Engine, people: PeopleStatus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    wrong = "correct-horse-battery-staple"
+    monkeypatch.setenv("WARDGATE_TEST_LDAP_PASSWORD", wrong)
+    alerts: list[str] = []
+    with structlog.testing.capture_logs() as logs, pytest.raises(DirectoryUnavailable) as outage:
+        await runner(ldap_tree.settings(), engine, people, alerts).run_once()
+
+    assert "invalidCredentials" in str(outage.value) or "InvalidCredentials" in str(outage.value)
+    assert wrong not in repr(logs) and wrong not in str(outage.value)
+    assert alerts == ["directory_unreachable"]
