@@ -27,3 +27,19 @@ class AllowAll:
 
     def refusal(self, subject: str, issued_at: float | None) -> str | None:
         return None
+
+
+class PeopleActions(Protocol):
+    """What detection and the officer API may do to a person (implemented by directory)."""
+
+    def is_departing(self, subject: str) -> bool:
+        """True from the moment HR recorded a notice until the person is gone (memory lookup)."""
+        ...
+
+    async def suspend(self, subject: str, *, by: str, reason: str) -> None:
+        """Refuse the subject everywhere (live tokens and API keys included) until reinstated."""
+        ...
+
+    async def reinstate(self, subject: str, *, by: str, reason: str) -> None: ...
+
+    async def mark_departing(self, subject: str, *, last_day: str | None, by: str) -> None: ...

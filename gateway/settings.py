@@ -39,6 +39,9 @@ class UpstreamSettings(_Frozen):
     connect_timeout_s: float = Field(5.0, gt=0, le=120)
     case_insensitive: bool = False  # IIS-style upstreams: compare paths case-folded
     strip_prefix: bool = True
+    headers: dict[str, str] = Field(
+        default_factory=dict, description="sent to this upstream on every request (its own credentials)"
+    )
 
     @field_validator("base_url")
     @classmethod

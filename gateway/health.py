@@ -1,0 +1,65 @@
+"""``/healthz`` (the process is alive) and ``/readyz`` (policies loaded, store reachable)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import orjson
+import structlog
+from sqlalchemy import Engine, text
+
+log = structlog.get_logger(__name__)
+
+
+class Health:
+    """Readiness is re-checked at most once a second, so probes cannot load the database."""
+
+    def __init__(self, engine: Engine, policy_version: Any) -> None:
+        self._engine = engine
+        self._policy_version = policy_version  # callable returning the loaded version
+        self._checked_at = 0.0
+        self._ready: dict[str, Any] = {}
+
+    async def readiness(self) -> dict[str, Any]:
+        now = time.monotonic()
+        if now - self._checked_at >= 1.0:
+            self._checked_at = now
+            self._ready = {
+                "policy_version": self._policy_version(),
+                "database": await self._database(),
+            }
+        return self._ready
+
+    async def _database(self) -> str:
+        def ping() -> None:
+            with self._engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+
+        try:
+            await asyncio.wait_for(asyncio.to_thread(ping), timeout=2.0)
+        except Exception as exc:  # any failure means "not ready"; the reason goes to the log
+            log.warning("readiness: database unreachable", error=type(exc).__name__)
+            return "unreachable"
+        return "ok"
+
+    async def respond(self, path: str, send: Any) -> None:
+        if path == "/healthz":
+            status, body = 200, {"status": "alive"}
+        else:
+            body = await self.readiness()
+            ok = body["database"] == "ok" and bool(body["policy_version"])
+            status, body = (200 if ok else 503), {"status": "ready" if ok else "not ready", **body}
+        payload = orjson.dumps(body)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,131 @@
+"""The built components of one Wardgate process, started and stopped in order.
+
+Everything is built once from ``Settings`` (compile once, run branch-free). The admin app
+finds them on ``app.state.services``; the proxy app holds them directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from dataclasses import dataclass, field
+
+import httpx
+import structlog
+from sqlalchemy import Engine
+
+from audit.detect import ExportGuard, build_export_guard
+from audit.schema import create_schema
+from audit.store import make_engine
+from audit.writer import AuditWriter
+from gateway.apikeys import ApiKeyStore
+from gateway.catalog import FieldCatalog
+from gateway.directory.status import PeopleStatus, RoleStore
+from gateway.health import Health
+from gateway.identity import Identifier
+from gateway.masking import Masker
+from gateway.policy import Policy
+from gateway.resources import ResourceMap
+from gateway.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+GRANTS_REFRESH_S = 0.25
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    http: httpx.AsyncClient
+    catalog: FieldCatalog
+    resources: ResourceMap
+    masker: Masker
+    roles: RoleStore
+    people: PeopleStatus
+    api_keys: ApiKeyStore
+    policy: Policy
+    identity: Identifier
+    audit: AuditWriter
+    detection: ExportGuard
+    health: Health
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        await self.audit.start()
+        await self.api_keys.start()
+        await self.people.start()
+        self.policy.refresh_grants()
+        await self.identity.start()
+        await self.detection.start()
+        self._tasks.append(asyncio.create_task(self._follow_grants()))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.detection.close()
+        await self.identity.close()
+        await self.people.close()
+        await self.api_keys.close()
+        await self.audit.close()  # last: drains every event of the requests above
+        await self.http.aclose()
+        self.engine.dispose()
+
+    async def _follow_grants(self) -> None:
+        """Recompile the role view when the role store moves (directory sync, HR, SCIM)."""
+        while True:
+            await asyncio.sleep(GRANTS_REFRESH_S)
+            try:
+                if self.roles.version != self.policy.grants_version:
+                    await asyncio.to_thread(self.policy.refresh_grants)
+            except Exception:  # keep the last good roles; the log says why
+                log.exception("role refresh failed; keeping the last known roles")
+
+
+def field_hash_key(settings: Settings) -> bytes:
+    """The deployment's key for ``hash`` masking; random per process if not configured."""
+    key = os.environ.get(settings.field_hash_key_env)
+    if key:
+        return key.encode()
+    log.warning(
+        "no field hash key configured; hashed fields will not join across restarts",
+        env=settings.field_hash_key_env,
+    )
+    return os.urandom(32)
+
+
+def build_services(settings: Settings) -> Services:
+    engine = make_engine(settings.database_url)
+    create_schema(engine)
+    http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
+    catalog = FieldCatalog.load(settings.policy.path("fields"))
+    resources = ResourceMap.load(settings.policy.path("resources"))
+    roles = RoleStore(engine)
+    api_keys = ApiKeyStore(engine)
+    people = PeopleStatus(
+        engine,
+        settings.redis_url,
+        roles=roles,
+        on_revoke=lambda subject: asyncio.to_thread(api_keys.disable_for_subject, subject),
+    )
+    policy = Policy(settings, catalog, roles)
+    audit = AuditWriter(settings.audit, engine)
+    return Services(
+        settings=settings,
+        engine=engine,
+        http=http,
+        catalog=catalog,
+        resources=resources,
+        masker=Masker(field_hash_key(settings)),
+        roles=roles,
+        people=people,
+        api_keys=api_keys,
+        policy=policy,
+        identity=Identifier(settings.issuers, api_keys, people, http),
+        audit=audit,
+        detection=build_export_guard(settings, engine, people, http),
+        health=Health(engine, lambda: policy.version),
+    )

@@ -1,0 +1,178 @@
+"""End to end: the real ``wardgate serve`` process in front of the real demo upstreams.
+
+One gateway process per test session (starting one costs about a second). It runs the demo
+policies plus a few test-only rules for a ``tester`` role, on SQLite in a temp folder, with
+the people of ``tests/e2e/directory.yaml`` synced in before it starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from gateway.demo.crm import make_crm_app
+from gateway.demo.erp import make_erp_app
+from gateway.demo.idp import DemoIdP, make_idp_app
+from gateway.demo.recorder import Recorder
+from tests.support.servers import ServerThread, free_port
+
+HERE = Path(__file__).parent
+REPO = HERE.parent.parent
+AUDIENCE = "wardgate"
+HR_SECRET = "e2e-hr-secret-" + "x" * 20
+SCIM_TOKEN = "e2e-scim-token-" + "y" * 20
+TEST_RULES = """
+p, tester, crm, /echo, *, allow
+p, tester, crm, /slow, GET, allow
+p, tester, crm, /stream, GET, allow
+p, tester, crm, /api/small, GET, allow
+p, tester, crm, /gzip, GET, allow
+p, tester, down, *, *, allow
+p, tester, crm, /admin/*, *, deny
+"""
+
+
+@dataclass
+class Gateway:
+    url: str
+    admin_url: str
+    idp: DemoIdP
+    recorder: Recorder
+    config: Path
+    db_url: str
+    env: dict[str, str]
+
+    def token(self, subject: str, **kw: object) -> str:
+        return self.idp.issue(subject, audience=AUDIENCE, **kw)  # type: ignore[arg-type]
+
+    def auth(self, subject: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token(subject)}"}
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(Path(sys.executable).parent / "wardgate"), *args],
+            capture_output=True, text=True, env=self.env, cwd=REPO, timeout=60,
+        )
+
+
+def _wait_http(url: str, deadline_s: float = 20.0) -> None:
+    stop = time.monotonic() + deadline_s
+    while time.monotonic() < stop:
+        try:
+            if httpx.get(url, timeout=1.0).status_code < 500:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    raise TimeoutError(f"{url} did not answer within {deadline_s} s")
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])  # closed again when the block ends: nobody listens
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
+    tmp = tmp_path_factory.mktemp("e2e")
+    recorder = Recorder()
+    idps: list[DemoIdP] = []
+
+    def idp_app(url: str):  # noqa: ANN202 - aiohttp app factory
+        idps.append(DemoIdP(url))
+        return make_idp_app(idps[0])
+
+    servers = [
+        ServerThread(lambda: make_crm_app(recorder)).start(),
+        ServerThread(lambda: make_erp_app(recorder)).start(),
+        ServerThread(idp_app).start(),
+    ]
+    crm, erp, idp = servers
+    policies = tmp / "policies"
+    shutil.copytree(REPO / "policies", policies, ignore=shutil.ignore_patterns("tests"))
+    with (policies / "policy.csv").open("a") as rules:
+        rules.write(TEST_RULES)
+    proxy_port, admin_port = free_port(), free_port()
+    db_url = f"sqlite:///{tmp}/e2e.db"
+    config = {
+        "listen": {"proxy_host": "127.0.0.1", "proxy_port": proxy_port,
+                   "admin_host": "127.0.0.1", "admin_port": admin_port},
+        "upstreams": {
+            "crm": {"base_url": crm.url, "prefix": "/crm", "timeout_s": 1.5},
+            "erp": {"base_url": erp.url, "prefix": "/erp", "kind": "soap"},
+            "down": {"base_url": f"http://127.0.0.1:{_closed_port()}", "prefix": "/down",
+                     "connect_timeout_s": 1},
+        },
+        "issuers": [{"issuer": idp.url, "jwks_url": f"{idp.url}/jwks.json",
+                     "audience": AUDIENCE, "algorithms": ["RS256"]}],
+        "policy": {"dir": str(policies)},
+        "limits": {"max_request_body": 64 * 1024, "max_filtered_response": 8 * 1024 * 1024},
+        "database_url": db_url,
+        "audit": {"spool_dir": str(tmp / "spool"), "instance_id": "e2e"},
+        "directory": {"source": "file", "file": str(HERE / "directory.yaml")},
+        "log": {"format": "json", "level": "info"},
+    }
+    config_path = tmp / "wardgate.yaml"
+    config_path.write_text(yaml.safe_dump(config))
+    env = {**os.environ, "WARDGATE_HR_SECRET": HR_SECRET, "WARDGATE_SCIM_TOKEN": SCIM_TOKEN,
+           "WARDGATE_FIELD_HASH_KEY": "e2e-hash-key"}
+    gw = Gateway(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{admin_port}",
+                 idps[0], recorder, config_path, db_url, env)
+    synced = gw.cli("sync", "--config", str(config_path))
+    assert synced.returncode == 0, synced.stderr + synced.stdout
+    log = (tmp / "gateway.log").open("w")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "wardgate"), "serve", "--config", str(config_path)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_http(f"{gw.url}/healthz")
+        _wait_http(f"{gw.admin_url}/healthz")
+        yield gw
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+        for server in servers:
+            server.stop()
+        if proc.returncode not in (0, -signal.SIGTERM):
+            print((tmp / "gateway.log").read_text()[-5000:])
+
+
+@pytest.fixture()
+def client(gateway: Gateway) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=gateway.url, timeout=10.0) as c:
+        yield c
+
+
+def raw_request(gateway: Gateway, request: bytes) -> tuple[int, bytes]:
+    """Send bytes exactly as given (no client-side normalisation); return status and body."""
+    host, port = gateway.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), body
+
+
+def run(coro):  # noqa: ANN001, ANN201 - small helper for sync tests
+    return asyncio.run(coro)
