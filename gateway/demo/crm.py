@@ -23,6 +23,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -80,6 +81,7 @@ class _Crm:
 
     async def patch_customer(self, request: web.Request) -> web.Response:
         index = self._customer_index(request)
+        read_changes: Callable[[Any], dict[str, Any]]
         if request.content_type in MERGE_PATCH_TYPES:
             read_changes = merge_patch_changes
         elif request.content_type == JSON_PATCH_TYPE:

@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import time
+from typing import Any
 
 import aiohttp
 import orjson
@@ -20,7 +21,7 @@ MERGE = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
 
 
-async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, object]:
+async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, Any]:
     async with http.get(url) as response:
         assert response.content_type == "application/json"
         return response.status, orjson.loads(await response.read())
@@ -28,7 +29,7 @@ async def get_json(http: aiohttp.ClientSession, url: str) -> tuple[int, object]:
 
 async def patch(
     http: aiohttp.ClientSession, url: str, body: object, content_type: str = MERGE
-) -> tuple[int, dict[str, object]]:
+) -> tuple[int, Any]:
     headers = {"Content-Type": content_type}
     async with http.patch(url, data=orjson.dumps(body), headers=headers) as response:
         return response.status, orjson.loads(await response.read())

@@ -7,6 +7,7 @@ import socket
 import time
 import urllib.error
 import urllib.request
+from typing import Any
 
 import aiohttp
 import orjson
@@ -26,7 +27,7 @@ def accepts(url: str) -> bool:
         return sock.connect_ex((host, int(port))) == 0
 
 
-def fetch_json(url: str) -> object:
+def fetch_json(url: str) -> Any:
     with urllib.request.urlopen(url, timeout=5) as response:
         return orjson.loads(response.read())
 
