@@ -26,6 +26,7 @@ from sqlalchemy.sql.dml import Insert
 
 from audit.chain import Chain, Signer, load_signer, new_chain_id
 from audit.event import AuditEvent
+from audit.export import SyslogSink
 from audit.models import checkpoints_table, events_table
 from audit.settings import AuditSettings
 from audit.spool import Spool
@@ -50,12 +51,14 @@ class AuditWriter:
         engine: Engine,
         *,
         signer: Signer | None = None,
-        sink: Any | None = None,
+        sink: SyslogSink | None = None,
     ) -> None:
         self.settings = settings
         self.engine = engine
         self.queued = self.written = self.spooled = self.replayed = self.failures = 0
         self._signer = signer if signer is not None else load_signer(settings)
+        if sink is None and settings.syslog_url:
+            sink = SyslogSink(settings.syslog_url)
         self._sink = sink
         self._queue: asyncio.Queue[Any] = asyncio.Queue(settings.queue_size)
         self._chain = Chain(
