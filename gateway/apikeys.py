@@ -149,7 +149,7 @@ class ApiKeyStore:
 
     async def start(self) -> None:
         """Load all keys, then keep reloading them in the background."""
-        await asyncio.to_thread(self.reload)
+        self._apply(await asyncio.to_thread(self._load))
         if self._task is None:
             self._task = asyncio.create_task(self._reload_forever())
 
@@ -159,32 +159,37 @@ class ApiKeyStore:
         if task is not None:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
-        await asyncio.to_thread(self._flush_used)
+        await asyncio.to_thread(self._write_used, self._take_used())
 
     async def _reload_forever(self) -> None:
         while True:
             await asyncio.sleep(self._reload_interval_s)
             try:
-                await asyncio.to_thread(self._flush_used)
-                await asyncio.to_thread(self.reload)
+                await asyncio.to_thread(self._write_used, self._take_used())
+                self._apply(await asyncio.to_thread(self._load))
             except SQLAlchemyError as exc:
                 # Keep serving the last loaded keys; revocations made here still apply.
                 log.warning("api_keys_reload_failed", error=type(exc).__name__)
 
-    def reload(self) -> None:
-        """Replace the in-memory view with the table's current rows."""
+    def _load(self) -> dict[str, ApiKeyRecord]:
+        # Runs in a worker thread: reads only, the swap happens in _apply on the caller's side.
         with self._sessions() as session:
-            loaded = {row.id: _record(row) for row in session.scalars(select(ApiKey))}
-        # Revocation is one-way: a reload that read the row just before a local revoke
+            return {row.id: _record(row) for row in session.scalars(select(ApiKey))}
+
+    def _apply(self, loaded: dict[str, ApiKeyRecord]) -> None:
+        # Revocation is one-way: a load that read the row just before a local revoke
         # committed must not bring the key back to life.
-        for key_id, current in self._by_id.items():
+        for key_id, current in list(self._by_id.items()):
             fresh = loaded.get(key_id)
             if current.revoked and fresh is not None and not fresh.revoked:
                 loaded[key_id] = current
         self._by_id = loaded
 
-    def _flush_used(self) -> None:
+    def _take_used(self) -> set[str]:
         used, self._used = self._used, set()
+        return used
+
+    def _write_used(self, used: set[str]) -> None:
         if not used:
             return
         with self._sessions.begin() as session:

@@ -200,9 +200,12 @@ async def test_enormous_token_refused_quickly(
     identifier: Identifier, key: SigningKey, jwks_server: JwksServer
 ) -> None:
     big = key.sign(claims(padding="x" * 100_000))
-    started = time.perf_counter()
-    assert await refused(identifier, big) == "token_malformed"
-    assert time.perf_counter() - started < 0.01
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        assert await refused(identifier, big) == "token_malformed"
+        timings.append(time.perf_counter() - started)
+    assert min(timings) < 0.001  # min: robust against a busy machine; parsing would cost more
     assert jwks_server.requests == []  # refused before any key was looked up
 
 
