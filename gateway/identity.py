@@ -53,6 +53,12 @@ def _refuse(reason_id: str, detail: str) -> Unauthenticated:
     return Unauthenticated(detail, reason_id=reason_id)
 
 
+def _quoted(value: object) -> str:
+    """A token's own value for an error detail, cut short: the token is attacker input."""
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
 @dataclass(frozen=True, slots=True)
 class _Issuer:
     """An issuer's settings compiled once: audiences as a set, its key cache."""
@@ -277,7 +283,7 @@ class Identifier:
         if not isinstance(alg, str) or alg not in self._all_algorithms:
             raise _refuse(
                 "token_algorithm_refused",
-                f"the token's algorithm {alg!r} is not accepted; {_ASK_IDP}",
+                f"the token's algorithm {_quoted(alg)} is not accepted; {_ASK_IDP}",
             )
         if "crit" in jwt.header:
             raise _refuse(
@@ -288,7 +294,7 @@ class Identifier:
         if issuer is None:
             raise _refuse(
                 "token_wrong_issuer",
-                f"tokens from issuer {iss!r} are not accepted; {_ASK_IDP} "
+                f"tokens from issuer {_quoted(iss)} are not accepted; {_ASK_IDP} "
                 "configured for this gateway",
             )
         if alg not in issuer.algorithms:
@@ -334,7 +340,7 @@ class Identifier:
         if issuer.audiences.isdisjoint(a for a in audiences if isinstance(a, str)):
             raise _refuse(
                 "token_wrong_audience",
-                f"the token is not meant for this gateway (audience {aud!r}); "
+                f"the token is not meant for this gateway (audience {_quoted(aud)}); "
                 f"ask your identity provider for a token for {sorted(issuer.audiences)}",
             )
         subject = _claim(claims, settings.subject_claim)

@@ -11,7 +11,7 @@ import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding
 
-from gateway.errors import Unauthenticated
+from gateway.errors import ConfigError, Unauthenticated
 from gateway.identity import Identifier
 
 from .conftest import (
@@ -267,3 +267,27 @@ async def test_eddsa_issuer(jwks_server: JwksServer, make_identifier: MakeIdenti
     other = ed25519.Ed25519PrivateKey.generate()
     forged = _sign_raw({"alg": "EdDSA", "kid": "ed1"}, claims(), other.sign)
     assert await refused(identifier, forged) == "token_invalid"
+
+
+async def test_error_details_do_not_echo_long_attacker_values(
+    identifier: Identifier, key: SigningKey
+) -> None:
+    with pytest.raises(Unauthenticated) as info:
+        await identifier.identify(f"Bearer {key.sign(claims(iss='x' * 5000))}", None)
+    assert info.value.reason_id == "token_wrong_issuer"
+    assert len(info.value.detail) < 300
+
+
+@pytest.mark.parametrize(
+    "issuers",
+    [
+        [{"audience": []}],
+        [{}, {"audience": "other"}],  # the same issuer twice
+    ],
+)
+async def test_bad_issuer_configuration_refused_at_start(
+    jwks_server: JwksServer, make_identifier: MakeIdentifier, issuers: list[dict[str, object]]
+) -> None:
+    with pytest.raises(ConfigError) as info:
+        make_identifier(*(issuer_settings(jwks_server.url, **i) for i in issuers))
+    assert ISSUER in info.value.detail
