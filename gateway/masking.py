@@ -12,7 +12,10 @@ import hashlib
 import hmac
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import date
+from heapq import merge
+from operator import attrgetter, mul
 from typing import Any, Literal, NamedTuple
 
 from gateway.fieldplan import HideAction, HideRule
@@ -28,23 +31,41 @@ class Masker:
         if len(hash_key) < 16:
             raise ValueError("the field hash key must be at least 16 bytes")
         self._key = hash_key
+        self._hiders: dict[HideRule, Callable[[Any], Any]] = {}
 
     def __repr__(self) -> str:
         return "Masker(hash_key=[secure])"
 
     def hide(self, rule: HideRule, value: Any) -> Any:
         """The value as the rule shows it; structures (objects, lists) are redacted whole."""
-        action = rule.action
-        if action is HideAction.NULL or value is None:
-            return None
+        return self.hider(rule)(value)
+
+    def hider(self, rule: HideRule) -> Callable[[Any], Any]:
+        """A function applying ``rule`` to one value, built once per rule."""
+        try:
+            return self._hiders[rule]
+        except KeyError:
+            hider = self._hiders[rule] = self._build(rule)
+            return hider
+
+    def _build(self, rule: HideRule) -> Callable[[Any], Any]:
+        action, first, last = rule.action, rule.keep_first, rule.keep_last
+        if action is HideAction.NULL:
+            return lambda value: None
         if action is HideAction.REDACT or action is HideAction.REMOVE:
-            return REDACTED
-        if isinstance(value, dict | list):
-            return REDACTED
-        text = value if isinstance(value, str) else _scalar_text(value)
-        if action is HideAction.PARTIAL:
-            return partial(text, rule.keep_first, rule.keep_last)
-        return self.hash(text)
+            return lambda value: None if value is None else REDACTED
+        shown = (
+            (lambda text: partial(text, first, last)) if action is HideAction.PARTIAL else self.hash
+        )
+
+        def hide(value: Any) -> Any:
+            if type(value) is str:
+                return shown(value)
+            if value is None:
+                return None
+            return REDACTED if isinstance(value, dict | list) else shown(_scalar_text(value))
+
+        return hide
 
     def hide_text(self, rule: HideRule, text: str) -> str:
         """For XML and CSV, where every value is text: ``null`` becomes empty."""
@@ -95,11 +116,15 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", re.ASCII)
 _SEPARATORS = str.maketrans("", "", " -")
 
 
+_ID_OFFSET = 48 * sum(_ID_WEIGHTS)  # the weights applied to ASCII codes instead of digits
+
+
 def is_resident_id(candidate: str) -> bool:
     """GB 11643: 17 digits + check character, with a real birth date at positions 7-14."""
-    if len(candidate) != 18 or not candidate[:17].isascii() or not candidate[:17].isdigit():
+    body = candidate[:17]
+    if len(candidate) != 18 or not body.isascii() or not body.isdigit():
         return False
-    total = sum((ord(d) - 48) * w for d, w in zip(candidate[:17], _ID_WEIGHTS, strict=True))
+    total = sum(map(mul, body.encode(), _ID_WEIGHTS)) - _ID_OFFSET
     if _ID_CHECK[total % 11] != candidate[17].upper():
         return False
     try:
@@ -109,13 +134,19 @@ def is_resident_id(candidate: str) -> bool:
     return born.year >= 1900 and born <= date.today()
 
 
-_LUHN_DOUBLED = tuple((d * 2 - 9 if d > 4 else d * 2) for d in range(10))
+# Luhn's doubled digit (2d, minus 9 above 9) as a bytes.translate table over ASCII digits.
+_LUHN_DOUBLED = bytes.maketrans(
+    b"0123456789", bytes(d * 2 - 9 if d > 4 else d * 2 for d in range(10))
+)
+_LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 
 def luhn_valid(digits: str) -> bool:
-    odd = sum(ord(c) - 48 for c in digits[-1::-2])
-    even = sum(_LUHN_DOUBLED[ord(c) - 48] for c in digits[-2::-2])
-    return (odd + even) % 10 == 0
+    """Luhn checksum of an ASCII digit string."""
+    raw = digits.encode()
+    return (
+        sum(raw[-1::-2].translate(_LUHN_PLAIN)) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))
+    ) % 10 == 0
 
 
 def is_unionpay(digits: str) -> bool:
@@ -136,14 +167,35 @@ def find_pii(text: str) -> list[PiiHit]:
         if start and text[start - 1] == "+":
             start -= 1  # the '+' of +86 belongs to the number
         hits.extend(_digit_hits(text, start, end))
-    if "@" in text:
-        for domain in _EMAIL_DOMAIN.finditer(text):
-            at = local = domain.start()
-            while local > 0 and at - local < 64 and text[local - 1] in _EMAIL_LOCAL:
-                local -= 1
-            if local < at:
-                hits.append(PiiHit("email", local, domain.end()))
-    return _without_overlaps(hits) if "@" in text and len(hits) > 1 else hits
+    if "@" not in text:
+        return hits
+    emails = _emails(text)
+    if not hits or not emails:
+        return hits or emails
+    return list(merge(emails, _outside(hits, emails), key=attrgetter("start")))
+
+
+def _emails(text: str) -> list[PiiHit]:
+    found = []
+    for domain in _EMAIL_DOMAIN.finditer(text):
+        at = local = domain.start()
+        while local > 0 and at - local < 64 and text[local - 1] in _EMAIL_LOCAL:
+            local -= 1
+        if local < at:
+            found.append(PiiHit("email", local, domain.end()))
+    return found
+
+
+def _outside(hits: list[PiiHit], spans: list[PiiHit]) -> list[PiiHit]:
+    """The hits that overlap none of ``spans`` (both sorted, each without overlaps)."""
+    kept = []
+    i = 0
+    for hit in hits:
+        while i < len(spans) and spans[i].end <= hit.start:
+            i += 1
+        if i == len(spans) or hit.end <= spans[i].start:
+            kept.append(hit)
+    return kept
 
 
 def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
@@ -163,7 +215,7 @@ def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
         for m in _CARD.finditer(text, start, end)
         if is_bank_card(m.group().translate(_SEPARATORS))
     )
-    return hits
+    return _without_overlaps(hits) if len(hits) > 1 else hits
 
 
 def _bare_run_kind(run: str) -> PiiKind | None:
@@ -177,11 +229,11 @@ def _bare_run_kind(run: str) -> PiiKind | None:
 
 
 def _without_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
-    # An ID that also passes Luhn, or a mobile inside a card number, is reported once:
-    # the earlier, then the longer, then the more specific kind (list order) wins.
-    order = {"email": 0, "cn_resident_id": 1, "cn_mobile": 2, "bank_card": 3}
+    # A card number that contains a mobile, or an ID that also passes Luhn, is reported
+    # once: the earlier, then the longer, then the more specific kind wins.
+    order = {"cn_resident_id": 0, "cn_mobile": 1, "bank_card": 2}
     kept: list[PiiHit] = []
-    for hit in sorted(hits, key=lambda h: (h.start, -(h.end - h.start), order[h.kind])):
+    for hit in sorted(hits, key=lambda h: (h.start, h.start - h.end, order[h.kind])):
         if not kept or hit.start >= kept[-1].end:
             kept.append(hit)
     return kept

@@ -18,14 +18,12 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from gateway.fieldplan import HideAction, HideRule
+from gateway.fieldplan import HideAction
 from gateway.masking import Masker, mask_pii
 from gateway.payloads.plan import COVERED, CompiledPlan, NameTable
 
 if TYPE_CHECKING:  # resources imports payloads.safexml: a runtime import would be circular
     from gateway.resources import PathStep
-
-_MISS = object()
 
 
 class Unfilterable(Exception):
@@ -56,56 +54,45 @@ class _Walk:
         self.masker = masker
         self.mask_pii = mask_pii
         self.masked: set[str] = set()
-        self.pii_masked = 0
 
     def run(self, root: Any, table: NameTable, skip: frozenset[int] = frozenset()) -> None:
-        """Hide by ``table`` everywhere below ``root``, except inside objects in ``skip``."""
-        memo, lookup, pii = table.memo, table.lookup, self.mask_pii
+        """Hide by ``table`` everywhere below ``root``, except inside containers in ``skip``."""
         stack = [root]
         while stack:
             node = stack.pop()
             if skip and id(node) in skip:
                 continue
             if type(node) is dict:
-                edits: list[tuple[str, HideRule | None]] | None = None
-                for key, value in node.items():
-                    rule = memo.get(key, _MISS)
-                    if rule is _MISS:
-                        rule = lookup(key)
-                    if rule is None or rule is COVERED:
-                        if type(value) is dict or type(value) is list:
-                            stack.append(value)
-                        elif pii and rule is None and type(value) is str:
-                            edits = edits or []
-                            edits.append((key, rule))
-                    else:
-                        edits = edits or []
-                        edits.append((key, rule))
-                if edits:
-                    self._apply(node, edits)
+                self._hide_keys(node, table)
+                children = node.values()
             elif type(node) is list:
-                for index, value in enumerate(node):
-                    if type(value) is dict or type(value) is list:
-                        stack.append(value)
-                    elif pii and type(value) is str:
-                        node[index] = self._mask_pii(value)
-
-    def _apply(self, node: dict[str, Any], edits: list[tuple[str, HideRule | None]]) -> None:
-        """Hide by rule; a ``None`` rule means: mask PII in this uncovered string."""
-        for key, rule in edits:
-            if rule is None:
-                node[key] = self._mask_pii(node[key])
-            elif rule.action is HideAction.REMOVE:
-                del node[key]
-                self.masked.add(rule.field)
+                if self.mask_pii:
+                    node[:] = [mask_pii(v)[0] if type(v) is str else v for v in node]
+                children = node
             else:
-                node[key] = self.masker.hide(rule, node[key])
-                self.masked.add(rule.field)
+                continue
+            stack.extend(v for v in children if type(v) is dict or type(v) is list)
 
-    def _mask_pii(self, text: str) -> str:
-        masked, hits = mask_pii(text)
-        self.pii_masked += sum(hits.values())
-        return masked
+    def _hide_keys(self, node: dict[str, Any], table: NameTable) -> None:
+        # Set operations run in C: most objects have no key to hide and no unseen spelling.
+        keys = node.keys()
+        hits = keys & table.hiding
+        for key in keys - table.memo.keys():
+            rule = table.lookup(key)
+            if rule is not None and rule is not COVERED:
+                hits.add(key)  # also when the memo is full and did not keep it
+        for key in hits:
+            rule = table.lookup(key)
+            assert rule is not None
+            self.masked.add(rule.field)
+            if rule.action is HideAction.REMOVE:
+                del node[key]
+            else:
+                node[key] = self.masker.hider(rule)(node[key])
+        if self.mask_pii:
+            for key, value in node.items():
+                if type(value) is str and table.lookup(key) is None:
+                    node[key] = mask_pii(value)[0]
 
 
 def filter_json(

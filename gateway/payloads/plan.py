@@ -49,6 +49,7 @@ class NameTable:
 
     rules: dict[str, HideRule]
     memo: dict[str, HideRule | None] = field(default_factory=dict)
+    hiding: set[str] = field(default_factory=set)  # memoised spellings that must be hidden
     tag_memo: dict[str, HideRule | None] = field(default_factory=dict)
 
     def lookup(self, name: str) -> HideRule | None:
@@ -59,6 +60,8 @@ class NameTable:
             rule = self.rules.get(name.casefold())
             if len(self.memo) < _MEMO_LIMIT:
                 self.memo[name] = rule
+                if rule is not None and rule is not COVERED:
+                    self.hiding.add(name)
             return rule
 
     def lookup_tag(self, tag: str) -> HideRule | None:
