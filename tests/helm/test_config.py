@@ -16,6 +16,7 @@ from pydantic import BaseModel
 
 from audit.settings import AuditSettings
 from gateway.directory.settings import DirectorySettings, LdapSettings
+from gateway.errors import ConfigError
 from gateway.settings import (
     AdminSettings,
     IssuerSettings,
@@ -26,7 +27,7 @@ from gateway.settings import (
     UpstreamSettings,
     load_settings,
 )
-from tests.helm.chart import CHART, find, gateway_workload, wardgate_yaml
+from tests.helm.chart import CHART, Helm, find, gateway_workload, wardgate_yaml
 
 Manifests = list[dict[str, Any]]
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -69,14 +70,23 @@ def test_values_schema_matches_the_settings_model(
     assert set(node.get("required", [])) == required - CHART_OWNED.get(model, set())
 
 
-@pytest.mark.parametrize("values", ["defaults", "all-features"])
+MINIMAL_UPSTREAM = {"base_url": "http://crm.internal:8000", "prefix": "/crm"}
+
+
+@pytest.fixture(scope="module")
+def minimal_manifests(helm: Helm) -> Manifests:
+    """The defaults plus the one thing they deliberately lack: an upstream."""
+    return helm.template(**{f"config.upstreams.crm.{k}": v for k, v in MINIMAL_UPSTREAM.items()})
+
+
+@pytest.mark.parametrize("values", ["minimal", "all-features"])
 def test_rendered_config_loads_in_the_gateway(
     values: str,
-    default_manifests: Manifests,
+    minimal_manifests: Manifests,
     full_manifests: Manifests,
     tmp_path: Path,
 ) -> None:
-    manifests = default_manifests if values == "defaults" else full_manifests
+    manifests = minimal_manifests if values == "minimal" else full_manifests
     settings = pod_settings(manifests, tmp_path)
     assert settings.listen.proxy_host == "0.0.0.0"
     assert settings.listen.admin_host == "0.0.0.0"  # so the admin Service reaches it
@@ -86,6 +96,14 @@ def test_rendered_config_loads_in_the_gateway(
     mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
     assert mounts["policies"] == settings.policy.dir
     assert mounts["spool"] == settings.audit.spool_dir
+
+
+def test_defaults_fail_closed_until_an_upstream_is_named(
+    default_manifests: Manifests, tmp_path: Path
+) -> None:
+    """No sample upstream ships (Helm would merge it into yours): the gateway refuses to start."""
+    with pytest.raises(ConfigError, match="upstreams: at least one upstream is required"):
+        pod_settings(default_manifests, tmp_path)
 
 
 def test_hook_config_is_the_same_as_the_pods_config(full_manifests: Manifests) -> None:

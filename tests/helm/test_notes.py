@@ -13,6 +13,7 @@ def install_notes(helm: Helm, *args: str) -> str:
 
 def test_defaults_say_what_is_missing_before_traffic_can_pass(helm: Helm) -> None:
     notes = install_notes(helm)
+    assert "NOT READY: no upstreams" in notes
     assert "NOT READY: no database URL" in notes
     assert "NOT READY: no policies" in notes
     assert "without Redis" in notes
@@ -25,3 +26,8 @@ def test_a_complete_install_has_no_warnings(helm: Helm) -> None:
     assert "NOT READY" not in notes and "WARNING" not in notes
     assert "Directory sync: one pod, rel-wardgate-sync" in notes
     assert "/erp/... -> erp (http://erp.internal:8080)" in notes
+
+
+def test_a_service_monitor_behind_a_closed_admin_port_is_flagged(helm: Helm) -> None:
+    notes = install_notes(helm, "-f", str(ALL_FEATURES), "--set", "networkPolicy.adminFrom=null")
+    assert "Prometheus cannot scrape /metrics" in notes

@@ -213,6 +213,22 @@ def test_autoscaling_owns_the_replica_count(
     }
 
 
+def test_autoscaling_bounds_must_make_sense(helm: Helm) -> None:
+    done = helm.run(
+        "template",
+        "rel",
+        str(helm.chart),
+        "--set",
+        "autoscaling.enabled=true",
+        "--set",
+        "autoscaling.minReplicas=5",
+        "--set",
+        "autoscaling.maxReplicas=3",
+    )
+    assert done.returncode != 0
+    assert "autoscaling.minReplicas (5) is above autoscaling.maxReplicas (3)" in done.stderr
+
+
 def test_network_policy_opens_admin_only_to_named_sources(
     helm: Helm, full_manifests: Manifests
 ) -> None:
