@@ -19,9 +19,11 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
-from ldap3 import NONE, SUBTREE, Connection, Server, Tls
-from ldap3.core.exceptions import LDAPException
-from ldap3.utils.conv import escape_filter_chars
+
+# ldap3 ships no type information (and no stubs exist for 2.9)
+from ldap3 import NONE, SUBTREE, Connection, Server, Tls  # type: ignore[import-untyped]
+from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
+from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
 
 from gateway.directory.model import (
     DirectoryPerson,

@@ -282,13 +282,15 @@ def _set_active(ch: Changes, person: Person, active: bool) -> None:
 
 
 def _replace_attributes(person: Person, body: dict[str, Any]) -> None:
-    name = body.get("name") if isinstance(body.get("name"), dict) else {}
+    name = _object(body.get("name"))
     person.display_name = body.get("displayName") or name.get("formatted")
-    emails = body.get("emails") if isinstance(body.get("emails"), list) else []
-    primary = [e for e in emails if isinstance(e, dict) and e.get("primary")] or emails
-    person.email = primary[0].get("value") if primary and isinstance(primary[0], dict) else None
-    enterprise = (
-        body.get(ENTERPRISE_SCHEMA) if isinstance(body.get(ENTERPRISE_SCHEMA), dict) else {}
-    )
+    emails = [e for e in body.get("emails") or [] if isinstance(e, dict)]
+    primary = [e for e in emails if e.get("primary")] or emails
+    person.email = primary[0].get("value") if primary else None
+    enterprise = _object(body.get(ENTERPRISE_SCHEMA))
     person.employee_id = enterprise.get("employeeNumber")
     person.department = enterprise.get("department")
+
+
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}

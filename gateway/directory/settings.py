@@ -23,9 +23,9 @@ class RoleRule(_Frozen):
     """Members of a group (by exact DN, or by name glob such as ``crm-*``) get ``role``."""
 
     role: str = Field(min_length=1)
-    domain: str = Field("*", min_length=1, description="an upstream name, or * for all")
+    domain: str = Field(default="*", min_length=1, description="an upstream name, or * for all")
     group_dn: str | None = None
-    group: str | None = Field(None, description="group name (cn) glob")
+    group: str | None = Field(default=None, description="group name (cn) glob")
 
     @model_validator(mode="after")
     def _one_matcher(self) -> RoleRule:
@@ -48,7 +48,7 @@ class AttributeMap(_Frozen):
 class LdapSettings(_Frozen):
     url: str = Field(description="ldap://host:389 or ldaps://host:636")
     start_tls: bool = False
-    ca_file: str | None = Field(None, description="CA bundle for ldaps:// / StartTLS")
+    ca_file: str | None = Field(default=None, description="CA bundle for ldaps:// / StartTLS")
     bind_dn: str | None = None
     password_env: str | None = None
     password_file: str | None = None
@@ -64,10 +64,10 @@ class LdapSettings(_Frozen):
     status_attribute: str | None = None
     disabled_values: list[str] = Field(default_factory=list)
     lockout_duration_s: int = Field(
-        0, ge=0, description="ppolicy pwdLockoutDuration; 0 = until cleared"
+        default=0, ge=0, description="ppolicy pwdLockoutDuration; 0 = until cleared"
     )
-    page_size: int = Field(500, ge=1, le=10_000)
-    timeout_s: float = Field(10.0, gt=0, le=300)
+    page_size: int = Field(default=500, ge=1, le=10_000)
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
 
     @field_validator("url")
     @classmethod
@@ -120,9 +120,9 @@ class DirectorySettings(_Frozen):
     role_rules: list[RoleRule] = Field(default_factory=list)
     # department → roles (domain *), used by HR "transferred" events and by the file source
     department_roles: dict[str, list[str]] = Field(default_factory=dict)
-    interval_s: float = Field(60.0, ge=1, le=86_400)
-    change_poll_s: float = Field(5.0, ge=0.5, le=3_600)
-    max_revoke_share: float = Field(0.10, ge=0, le=1)
+    interval_s: float = Field(default=60.0, ge=1, le=86_400)
+    change_poll_s: float = Field(default=5.0, ge=0.5, le=3_600)
+    max_revoke_share: float = Field(default=0.10, ge=0, le=1)
 
     @model_validator(mode="after")
     def _source_configured(self) -> DirectorySettings:

@@ -110,7 +110,8 @@ class DirectoryState(Base):
 
 
 DIRECTORY_TABLES = [
-    t.__table__ for t in (Person, RoleGrantRow, RoleChange, HrEvent, DirectoryState)
+    Base.metadata.tables[name]
+    for name in ("people", "role_grants", "role_changes", "hr_events", "directory_state")
 ]
 
 

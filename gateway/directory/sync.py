@@ -14,7 +14,7 @@ import inspect
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import structlog
 from sqlalchemy import Engine, select, update
@@ -116,11 +116,7 @@ def plan_sync(
         re_enabled=tuple(re_enabled),
     )
     refusal = _implausible(diff, current, max_revoke_share)
-    return SyncDiff(**{**_fields(diff), "refused": refusal}) if refusal else diff
-
-
-def _fields(diff: SyncDiff) -> dict[str, object]:
-    return {name: getattr(diff, name) for name in SyncDiff.__dataclass_fields__}
+    return replace(diff, refused=refusal) if refusal else diff
 
 
 def _implausible(diff: SyncDiff, current: dict[str, CurrentPerson], share: float) -> str | None:
@@ -175,21 +171,18 @@ def apply_sync(diff: SyncDiff, snapshot: DirectorySnapshot, changes: Changes) ->
         person.last_seen_in_directory = changes.at
         person.stale = False
     for subject in diff.leavers:
-        person = changes.person(subject)
-        if person is not None:
-            changes.revoke(person, "left", "gone from the directory")
+        if leaver := changes.person(subject):
+            changes.revoke(leaver, "left", "gone from the directory")
     for subject in diff.disabled:
-        person = changes.person(subject)
-        if person is not None:
-            changes.revoke(person, snapshot.people[subject].status, "disabled in the directory")
+        if locked := changes.person(subject):
+            changes.revoke(locked, snapshot.people[subject].status, "disabled in the directory")
     for subject in diff.re_enabled:
-        person = changes.person(subject)
-        if person is not None:
-            changes.set_status(person, "active", "enabled in the directory again")
+        if back := changes.person(subject):
+            changes.set_status(back, "active", "enabled in the directory again")
     for seen in snapshot.people.values():
-        person = changes.person(seen.subject)
-        if person is not None and person.status not in REVOKED_STATUSES:
-            changes.set_roles(person, seen.roles, source=snapshot.source)
+        current = changes.person(seen.subject)
+        if current is not None and current.status not in REVOKED_STATUSES:
+            changes.set_roles(current, seen.roles, source=snapshot.source)
 
 
 class SyncRunner:
