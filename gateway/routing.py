@@ -70,19 +70,17 @@ class Router:
     def __init__(self, upstreams: Mapping[str, UpstreamSettings]) -> None:
         if not upstreams:
             raise ConfigError("upstreams: at least one upstream is required")
-        self._exact: dict[str, _Upstream] = {}
-        self._folded: dict[str, _Upstream] = {}
-        for name, settings in upstreams.items():
-            upstream = _compile_upstream(name, settings)
-            table = self._folded if upstream.case_insensitive else self._exact
-            table[upstream.prefix] = upstream
-        for prefix, upstream in self._folded.items():
-            clash = [u.name for p, u in self._exact.items() if p.lower() == prefix]
-            if clash:
-                raise ConfigError(
-                    f"upstreams.{upstream.name}.prefix: case-insensitive prefix {prefix!r} also "
-                    f"matches the prefix of upstream {clash[0]!r}; give them distinct prefixes"
-                )
+        compiled = [_compile_upstream(name, settings) for name, settings in upstreams.items()]
+        for upstream in (u for u in compiled if u.case_insensitive):
+            for other in compiled:
+                if other is not upstream and other.prefix.lower() == upstream.prefix:
+                    raise ConfigError(
+                        f"upstreams.{upstream.name}.prefix: case-insensitive prefix "
+                        f"{upstream.prefix!r} also matches the prefix of upstream {other.name!r}; "
+                        "give them prefixes that differ in more than case"
+                    )
+        self._exact = {u.prefix: u for u in compiled if not u.case_insensitive}
+        self._folded = {u.prefix: u for u in compiled if u.case_insensitive}
         self._max_depth = max(_depth(p) for p in (*self._exact, *self._folded))
 
     def resolve(self, raw_path: bytes) -> Route:
@@ -91,17 +89,18 @@ class Router:
         upstream = self._match(path.decoded)
         if upstream.case_insensitive:
             path = path.folded()
-        public = path.decoded
+        public, encoded = path.decoded, path.encoded
         if upstream.strip_prefix and upstream.depth:
-            rest = "/" + "".join(public.split("/", upstream.depth + 1)[upstream.depth + 1 :])
-            relative = NormalisedPath(rest, encode_path(rest))
+            rest = _without_segments(public, upstream.depth)
+            # a path that needed no escapes has none after the prefix either
+            rest_encoded = rest if public == encoded else encode_path(rest)
         else:
-            relative = path
+            rest, rest_encoded = public, encoded
         return Route(
             upstream=upstream.name,
             public_path=public,
-            upstream_path=relative.decoded,
-            upstream_target=upstream.base_path + relative.encoded,
+            upstream_path=rest,
+            upstream_target=upstream.base_path + rest_encoded,
         )
 
     def _match(self, decoded: str) -> _Upstream:
@@ -135,6 +134,12 @@ def _compile_upstream(name: str, settings: UpstreamSettings) -> _Upstream:
     return _Upstream(
         name, folded, _depth(prefix), settings.case_insensitive, settings.strip_prefix, base.path
     )
+
+
+def _without_segments(path: str, count: int) -> str:
+    """``path`` without its first ``count`` segments; still starts with '/'."""
+    parts = path.split("/", count + 1)
+    return "/" + parts[count + 1] if len(parts) > count + 1 else "/"
 
 
 def _depth(prefix: str) -> int:

@@ -85,6 +85,13 @@ def test_normalisation_errors_come_before_routing(crm_router: Router) -> None:
             {"a": upstream("/CRM"), "b": upstream("/crm", case_insensitive=True)},
             "prefix '/crm' also matches the prefix of upstream 'a'",
         ),
+        (
+            {
+                "a": upstream("/Crm", case_insensitive=True),
+                "b": upstream("/cRM", case_insensitive=True),
+            },
+            "prefix '/crm' also matches the prefix of upstream 'b'",
+        ),
     ],
 )
 def test_bad_upstream_settings_are_refused_at_start(upstreams: dict, message: str) -> None:

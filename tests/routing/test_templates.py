@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-import casbin
+import casbin  # type: ignore[import-untyped]  # pycasbin ships no type hints
 import pytest
-from casbin.model import Model
+from casbin.model import Model  # type: ignore[import-untyped]  # as above
 
 from gateway.errors import ConfigError
 from gateway.routing import RouteTemplates, pattern_matches
