@@ -50,13 +50,10 @@ def test_defaults_render_the_core_objects(default_manifests: list[dict[str, Any]
     kinds = sorted(f"{m['kind']}/{m['metadata']['name']}" for m in default_manifests)
     assert kinds == [
         "ConfigMap/rel-wardgate",
-        "ConfigMap/rel-wardgate-migrations",
         "ConfigMap/rel-wardgate-policies",
         "Deployment/rel-wardgate",
-        "Job/rel-wardgate-migrations",
         "PodDisruptionBudget/rel-wardgate",
         "Secret/rel-wardgate",
-        "Secret/rel-wardgate-migrations",
         "Service/rel-wardgate",
         "Service/rel-wardgate-admin",
         "ServiceAccount/rel-wardgate",

@@ -19,12 +19,14 @@ def test_defaults_say_what_is_missing_before_traffic_can_pass(helm: Helm) -> Non
     assert "without Redis" in notes
     assert "audit spool is an emptyDir" in notes
     assert "port-forward svc/rel-wardgate-admin 8081" in notes
+    assert "Migrations: not run: no database URL yet" in notes
 
 
 def test_a_complete_install_has_no_warnings(helm: Helm) -> None:
     notes = install_notes(helm, "-f", str(ALL_FEATURES))
     assert "NOT READY" not in notes and "WARNING" not in notes
     assert "Directory sync: one pod, rel-wardgate-sync" in notes
+    assert "Migrations: run by Helm before every install and upgrade" in notes
     assert "/erp/... -> erp (http://erp.internal:8080)" in notes
 
 

@@ -118,7 +118,10 @@ def test_no_sync_pod_without_a_directory(helm: Helm, default_manifests: Manifest
     assert not [m for m in off if m["metadata"]["name"].endswith("-sync")]
 
 
-def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(manifests: Manifests) -> None:
+@pytest.mark.parametrize("secret", ["rendered", "existing"])
+def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(helm: Helm, secret: str) -> None:
+    existing = {"secrets.existingSecret": "wardgate-prod"} if secret == "existing" else {}
+    manifests = helm.template(ALL_FEATURES, **existing)
     job = find(manifests, "Job", "rel-wardgate-migrations")
     hook = job["metadata"]["annotations"]
     assert hook["helm.sh/hook"] == "pre-install,pre-upgrade"
@@ -129,8 +132,10 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(manifests: Manifes
     assert container["args"] == ["db", "upgrade", "--config", "/etc/wardgate/wardgate.yaml"]
     # Everything the hook Job reads must itself be a hook that exists before it.
     config_map = next(v for v in spec["volumes"] if v["name"] == "config")["configMap"]["name"]
-    secret = env_secret(container, "WARDGATE_DATABASE_URL")
-    for kind, name in (("ConfigMap", config_map), ("Secret", secret)):
+    secret_name = env_secret(container, "WARDGATE_DATABASE_URL")
+    assert secret_name == ("wardgate-prod" if existing else "rel-wardgate-migrations")
+    hook_resources = [("ConfigMap", config_map)] + ([] if existing else [("Secret", secret_name)])
+    for kind, name in hook_resources:
         resource = find(manifests, kind, name)
         weight = int(resource["metadata"]["annotations"]["helm.sh/hook-weight"])
         assert resource["metadata"]["annotations"]["helm.sh/hook"] == hook["helm.sh/hook"]
@@ -138,9 +143,19 @@ def test_migrations_run_as_a_pre_install_and_pre_upgrade_hook(manifests: Manifes
     assert all(v["name"] != "policies" for v in spec["volumes"])
 
 
-def test_migrations_can_be_switched_off(helm: Helm) -> None:
-    manifests = helm.template(**{"migrations.enabled": "false"})
+def test_migrations_wait_for_a_database_url_and_can_be_switched_off(
+    helm: Helm, default_manifests: Manifests
+) -> None:
+    """Without a URL the hook could only hang until Helm's timeout: it is left out."""
+    assert not [m for m in default_manifests if "migrations" in m["metadata"]["name"]]
+    manifests = helm.template(ALL_FEATURES, **{"migrations.enabled": "false"})
     assert not [m for m in manifests if "migrations" in m["metadata"]["name"]]
+
+
+def test_pods_get_no_service_link_variables(manifests: Manifests) -> None:
+    """Kubernetes would inject WARDGATE_PORT etc. for a Service named after the release."""
+    for name, spec in pod_specs(manifests):
+        assert spec["enableServiceLinks"] is False, name
 
 
 def test_database_url_is_mandatory_for_every_wardgate_container(manifests: Manifests) -> None:

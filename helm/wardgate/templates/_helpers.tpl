@@ -78,6 +78,14 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- if and .Values.sync.enabled (ne $source "none") }}true{{ end }}
 {{- end }}
 
+{{/*
+Whether the migration hook runs: enabled and a database URL source given. Without one it
+could only wait for the hook timeout; the pods refuse to start and NOTES says why.
+*/}}
+{{- define "wardgate.migrationsRun" -}}
+{{- if and .Values.migrations.enabled (or .Values.secrets.existingSecret .Values.secrets.databaseUrl) }}true{{ end }}
+{{- end }}
+
 {{/* Whether the gateway runs as a StatefulSet (one spool PVC per pod). */}}
 {{- define "wardgate.gatewayKind" -}}
 {{- if .Values.auditSpool.persistence.enabled }}StatefulSet{{ else }}Deployment{{ end }}
@@ -203,6 +211,9 @@ checksum/policies: {{ toYaml .Values.policies.files | sha256sum }}
 {{- end }}
 
 {{- define "wardgate.podCommon" -}}
+# Kubernetes would otherwise inject WARDGATE_PORT, WARDGATE_SERVICE_HOST, ... for the
+# release's own Services: variables in Wardgate's settings namespace.
+enableServiceLinks: false
 securityContext:
   {{- include "wardgate.podSecurityContext" . | nindent 2 }}
 {{- with .Values.imagePullSecrets }}
