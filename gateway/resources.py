@@ -40,8 +40,8 @@ class Resource:
     """What one request is about: the entity, the payload format and where records sit.
 
     ``records`` is the selector as written in the file; ``json_path`` (JSON) or ``xpath``
-    (XML, evaluated relative to the SOAP Body) is its compiled form. ``request_xpath``
-    selects the records of a SOAP request body (writes).
+    (XML, evaluated relative to the SOAP Body) is its compiled form. A SOAP write is
+    guarded over its whole Body, so no request-side selector is needed.
     """
 
     upstream: str
@@ -51,7 +51,6 @@ class Resource:
     operation: str | None = None
     json_path: tuple[PathStep, ...] = ()
     xpath: etree.XPath | None = field(default=None, compare=False)
-    request_xpath: etree.XPath | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +103,18 @@ class ResourceMap:
         """Read and compile the file; raise ``ConfigError`` naming file, key and value."""
         raw = _read_yaml(Path(path))
         return _Loader(str(path)).build(raw)
+
+    @property
+    def entities(self) -> frozenset[str]:
+        """Every entity the map names (to check against the field catalog at start)."""
+        rest = {r.resource.entity for routes in self._rest.values() for r in routes}
+        soap = {
+            res.entity
+            for ends in self._soap.values()
+            for e in ends
+            for res in e.by_element.values()
+        }
+        return frozenset(rest | soap)
 
     def needs_request_body(self, upstream: str, method: str, upstream_path: str) -> bool:
         """True when only the body can tell the resource (a SOAP endpoint)."""
@@ -301,9 +312,7 @@ class _Loader:
         by_action: dict[str, Resource] = {}
         for op, op_spec in ops.items():
             op_key = f"{key}.operations.{op}"
-            op_spec = self.keys(
-                op_key, op_spec, {"entity", "records"}, {"request_records", "action"}
-            )
+            op_spec = self.keys(op_key, op_spec, {"entity", "records"}, {"action"})
             records = op_spec["records"]
             resource = Resource(
                 upstream,
@@ -312,21 +321,10 @@ class _Loader:
                 str(records),
                 operation=str(op),
                 xpath=self.xpath(f"{op_key}.records", records, ns),
-                request_xpath=self.xpath(
-                    f"{op_key}.request_records", op_spec.get("request_records", records), ns
-                ),
             )
             by_element[str(op)] = resource
-            actions = (
-                [op_spec["action"]]
-                if "action" in op_spec
-                else [
-                    f"{namespace}/{op}",
-                    f"{namespace.rstrip('/')}/{op}",
-                    f"{namespace}#{op}",
-                    str(op),
-                ]
-            )
+            default_actions = [f"{namespace.rstrip('/')}/{op}", f"{namespace}#{op}", str(op)]
+            actions = [op_spec["action"]] if "action" in op_spec else default_actions
             for action in actions:
                 by_action[str(action)] = resource
         return _SoapEndpoint(

@@ -63,3 +63,8 @@ def test_sensitive_defaults_to_class(tmp_path: Path):
     fields = FieldCatalog.load(path).fields("e")
     assert fields["a"].sensitive and not fields["b"].sensitive and not fields["c"].sensitive
     assert fields["c"].hide.action is HideAction.REDACT
+
+
+def test_every_mapped_entity_is_in_the_catalog(catalog, resources):
+    assert resources.entities == {"customer", "order", "product", "invoice"}
+    assert resources.entities <= catalog.entity_names

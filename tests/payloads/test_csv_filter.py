@@ -84,3 +84,10 @@ def test_malformed_csv_is_refused(run_filter, export, catalog, body):
 def test_unmapped_csv_passes_untouched(run_filter):
     body = b"password\nhunter2\n"
     assert run_filter(None, None, "text/csv", body).body == body
+
+
+def test_pii_masked_in_undeclared_columns(run_filter, export):
+    body = b"id,phone,note\n1,13800138000,call 13912345678\n"
+    result = run_filter(export, FieldPlan("customer", mask_pii=True), "text/csv", body)
+    assert rows(result.body)[1] == ["1", "13800138000", "call *******5678"]
+    assert result.pii_hits == {"cn_mobile": 2}

@@ -205,3 +205,19 @@ def test_depth_just_inside_the_limit_is_filtered(run_filter, products, cost_hidd
 def test_content_type_must_be_xml(run_filter, products, cost_hidden):
     with pytest.raises(UpstreamUnavailable):
         run_filter(products, cost_hidden, "application/json", products_response(product("A")))
+
+
+def test_pii_masked_in_uncovered_elements_only(run_filter, resources, catalog):
+    invoices = resources.match("erp", "POST", "/soap", {"SOAPAction": "GetInvoices"}, None)
+    body = (
+        f'<s:Envelope xmlns:s="{SOAP11}"><s:Body>'
+        f'<e:GetInvoicesResponse xmlns:e="{ERP}"><e:Invoices><e:Invoice>'
+        "<e:CustomerName>13800138000</e:CustomerName>"
+        '<e:Memo by="li@acme.cn">call 13912345678</e:Memo>'
+        "</e:Invoice></e:Invoices></e:GetInvoicesResponse></s:Body></s:Envelope>"
+    ).encode()
+    result = run_filter(invoices, FieldPlan("invoice", mask_pii=True), "text/xml", body)
+    assert texts(result.body, "CustomerName") == ["13800138000"]  # declared: the plan decides
+    assert texts(result.body, "Memo") == ["call *******5678"]
+    assert b"li@acme.cn" not in result.body
+    assert result.pii_hits == {"cn_mobile": 2, "email": 1}
