@@ -34,9 +34,7 @@ from gateway.errors import BadRequest
 UNKNOWN_PEER = "unknown"  # RFC 7239's word for a peer without an address (e.g. a Unix socket)
 
 _FORWARDED = {b"x-forwarded-for": 0, b"x-forwarded-proto": 1, b"x-forwarded-host": 2}
-_HOST = re.compile(
-    r"(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]*[A-Za-z0-9_])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
-)
+_HOST = re.compile(r"(?:[A-Za-z0-9_][A-Za-z0-9._-]*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?")
 _IP_WITH_PORT = re.compile(r"\[(?P<v6>[^\]]+)\](?::\d{1,5})?|(?P<v4>[0-9.]+):\d{1,5}")
 
 

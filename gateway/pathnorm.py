@@ -26,6 +26,8 @@ Rules, in the order they are applied (reason id in brackets):
    root [path_ambiguous]. Empty segments (``//``) are dropped, so is a trailing ``/``
    (``/`` itself stays).
 9. ``case_insensitive=True`` (IIS-style upstreams): the path is lower-cased (``str.lower``).
+   Windows aliases are refused there: 8.3 short names (``admini~1``) and NTFS streams
+   (``users::$DATA``) name the same file as another spelling [path_ambiguous].
 
 A plain ASCII path (letters, digits, ``-_~!$&'()*+,=:@``, no ``%``, ``.``, ``;`` or ``//``)
 takes a fast path that skips all of the above: none of those rules can fire on it.
@@ -50,6 +52,7 @@ _HEX_DIGITS = frozenset(b"0123456789abcdefABCDEF")
 _ENCODED_SEPARATORS = {0x2F: "/", 0x5C: "\\", 0x3F: "?", 0x23: "#"}
 _ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _REFUSED_CATEGORIES = frozenset({"Cc", "Cf", "Co", "Cn", "Cs", "Zl", "Zp"})
+_WINDOWS_ALIAS = re.compile(r"~\d|:\$")
 _AMBIGUOUS_CHARS = re.compile(r"[%\\;#?]")
 _AMBIGUOUS_CHAR_HELP = {
     "%": "an encoded '%' (%25) that a second decoder would read as another escape "
@@ -75,6 +78,11 @@ class NormalisedPath:
     def folded(self) -> NormalisedPath:
         """This path lower-cased, for case-insensitive (IIS-style) upstreams."""
         lowered = self.decoded.lower()
+        if _WINDOWS_ALIAS.search(lowered):
+            _ambiguous(
+                "the path contains a Windows short name ('~1') or an NTFS stream (':$'), which "
+                "names a file another path also names; use the file's full name"
+            )
         if lowered == self.decoded:
             return self
         if not lowered.isascii():

@@ -94,7 +94,14 @@ def test_malformed_trusted_entries_are_refused(headers: Headers) -> None:
     assert refused.value.reason_id == "forwarded_header_invalid"
 
 
-@pytest.mark.parametrize("host", [b"a b", b"evil/x", b"", b"x\x00y"])
+@pytest.mark.parametrize(
+    "host", [b"gw.example", b"gw.example.", b"GW-1.example:8443", b"127.0.0.1:80", b"[::1]:8080"]
+)
+def test_ordinary_host_headers_pass(host: bytes) -> None:
+    assert client_info("192.0.2.1", [(b"host", host)], 0, "http").host == host.decode()
+
+
+@pytest.mark.parametrize("host", [b"a b", b"evil/x", b"", b"x\x00y", b".x", b"x:port", b"[::1"])
 def test_a_malformed_host_header_is_refused(host: bytes) -> None:
     with pytest.raises(BadRequest) as refused:
         client_info("192.0.2.1", [(b"host", host)], 0, "http")

@@ -155,6 +155,16 @@ def test_case_insensitive_paths_are_lower_cased(raw: bytes, decoded: str, encode
     assert normalise_path(raw).decoded != decoded  # the default keeps the case
 
 
+@pytest.mark.parametrize(
+    "raw", [b"/erp/ADMINI~1/users", b"/erp/admin/users~2", b"/erp/users::$DATA", b"/erp/x:$i30"]
+)
+def test_case_insensitive_paths_refuse_windows_aliases(raw: bytes) -> None:
+    assert normalise_path(raw).decoded == raw.decode()  # a case-sensitive upstream: just a name
+    with pytest.raises(BadRequest) as refused:
+        normalise_path(raw, case_insensitive=True)
+    assert refused.value.reason_id == "path_ambiguous"
+
+
 def test_folding_keeps_the_other_rules() -> None:
     # U+0130 lower-cases to 'i' plus a combining dot: still a valid, stable spelling
     folded = normalise_path(b"/erp/%C4%B0d", case_insensitive=True)

@@ -61,6 +61,15 @@ def test_a_case_sensitive_prefix_is_not_reached_by_a_case_variant() -> None:
     assert router.resolve(b"/SHOP/API/x") == Route("ci", "/shop/api/x", "/api/x", "/api/x")
 
 
+def test_windows_aliases_are_refused_only_for_case_insensitive_upstreams(
+    crm_router: Router,
+) -> None:
+    assert crm_router.resolve(b"/crm/admini~1").upstream_path == "/admini~1"
+    with pytest.raises(BadRequest) as refused:
+        crm_router.resolve(b"/erp/ADMINI~1")
+    assert refused.value.reason_id == "path_ambiguous"
+
+
 def test_strip_prefix_false_sends_the_whole_path() -> None:
     router = Router({"crm": upstream("/crm", "http://127.0.0.1:9001/v2", strip_prefix=False)})
     assert router.resolve(b"/crm/a/%2e%2e//x/") == Route("crm", "/crm/x", "/crm/x", "/v2/crm/x")
