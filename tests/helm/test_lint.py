@@ -91,6 +91,18 @@ REFUSED: dict[str, tuple[dict[str, Any], str]] = {
         {"podDisruptionBudget": {"maxUnavailable": "one"}},
         "/podDisruptionBudget/maxUnavailable",
     ),
+    "re-binding the admin listener through extraEnv": (
+        {"extraEnv": [{"name": "WARDGATE_LISTEN__ADMIN_HOST", "value": "1.2.3.4"}]},
+        "/extraEnv/0/name",
+    ),
+    "a second, literal database URL through extraEnv": (
+        {"extraEnv": [{"name": "WARDGATE_DATABASE_URL", "value": "postgresql://u:pw@db/w"}]},
+        "/extraEnv/0/name",
+    ),
+    "moving the spool through extraEnv": (
+        {"extraEnv": [{"name": "WARDGATE_AUDIT__SPOOL_DIR", "value": "/tmp"}]},
+        "/extraEnv/0/name",
+    ),
     "memory as a word": ({"resources": {"limits": {"memory": "lots"}}}, "/resources/limits"),
 }
 
