@@ -39,7 +39,7 @@ from gateway.demo.customers import (
 )
 from gateway.demo.diagnostics import add_diagnostic_routes
 from gateway.demo.jsonhttp import json_error, json_response, page_of
-from gateway.demo.recorder import Recorder, middlewares
+from gateway.demo.recorder import MAX_BODY_BYTES, Recorder, middlewares
 from gateway.demo.records import Page, RecordTable
 
 SMALL_DOCUMENT = Page(number=1, size=8)  # ≈ 2 KB of JSON
@@ -123,7 +123,7 @@ class _Crm:
 
 def make_crm_app(recorder: Recorder | None = None) -> web.Application:
     """A fresh demo CRM application (its own edit overlay and admin users)."""
-    app = web.Application(middlewares=middlewares(recorder, "crm"))
+    app = web.Application(middlewares=middlewares(recorder, "crm"), client_max_size=MAX_BODY_BYTES)
     crm = _Crm()
     app.router.add_get("/api/customers", crm.list_customers)
     # Registered before "{customer_id}" so the export is never taken for an id.

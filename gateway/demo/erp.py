@@ -30,7 +30,7 @@ from aiohttp import web
 from lxml import etree
 
 from gateway.demo import data
-from gateway.demo.recorder import Recorder, middlewares
+from gateway.demo.recorder import MAX_BODY_BYTES, Recorder, middlewares
 from gateway.demo.records import ParameterError, RecordTable, parse_page
 from gateway.demo.soap import (
     ACCEPTED_CONTENT_TYPES,
@@ -81,17 +81,58 @@ _PRODUCT_CHECKS: dict[str, Callable[[str, str], str]] = {
 }
 
 
+class _XmlRecords:
+    """One ERP collection in this app, each record's XML rendered once and kept until changed.
+
+    Escaping every field on every call cost ≈ 6 µs per record; a cached page is a join.
+    """
+
+    def __init__(self, records: tuple[data.Record, ...], kind: str, names: tuple[str, ...]):
+        self.table = RecordTable(records)
+        self.kind = kind
+        self.names = names
+        self._xml: dict[int, str] = {}
+
+    def xml(self, index: int) -> str:
+        """``<erp:Kind>…</erp:Kind>`` for the record at ``index``."""
+        cached = self._xml.get(index)
+        if cached is None:
+            fields = elements(self.table.get(index), self.names)
+            cached = self._xml[index] = f"<erp:{self.kind}>{fields}</erp:{self.kind}>"
+        return cached
+
+    def replace(self, index: int, record: data.Record) -> None:
+        self.table.replace(index, record)
+        self._xml.pop(index, None)
+
+    def listing(self, element: etree._Element) -> str:
+        """The ``Get<Kind>sResponse`` for a ``Get<Kind>s`` request element."""
+        fields = text_fields(element, _PAGING_FIELDS)
+        try:
+            page = parse_page(fields.get("Page"), fields.get("PageSize"))
+        except ParameterError as exc:
+            raise SoapFault(str(exc)) from None
+        start = (page.number - 1) * page.size
+        rows = "".join(map(self.xml, range(start, min(start + page.size, len(self.table)))))
+        kind = self.kind
+        return (
+            f"<erp:Get{kind}sResponse><erp:{kind}s>{rows}</erp:{kind}s>"
+            f"<erp:Page>{page.number}</erp:Page><erp:PageSize>{page.size}</erp:PageSize>"
+            f"<erp:Total>{len(self.table)}</erp:Total></erp:Get{kind}sResponse>"
+        )
+
+
 class _Erp:
     """Handlers over this app's view of the products and invoices."""
 
     def __init__(self) -> None:
-        self.products = RecordTable(data.products())
-        self.invoices = RecordTable(data.invoices())
+        self.products = _XmlRecords(data.products(), "Product", data.PRODUCT_FIELDS)
+        self.invoices = _XmlRecords(data.invoices(), "Invoice", data.INVOICE_FIELDS)
         self.product_index = {p["Code"]: i for i, p in enumerate(data.products())}
         self.parser = hardened_parser()
         self.operations: dict[str, Callable[[etree._Element], str]] = {
-            "GetProducts": self.get_products,
-            "GetInvoices": self.get_invoices,
+            "GetProducts": self.products.listing,
+            "GetInvoices": self.invoices.listing,
             "UpdateProduct": self.update_product,
         }
 
@@ -117,27 +158,6 @@ class _Erp:
         text = _WSDL_TEMPLATE.replace(WSDL_LOCATION_PLACEHOLDER, location)
         return web.Response(text=text, content_type=CONTENT_TYPE, charset="utf-8")
 
-    def _listing(
-        self, element: etree._Element, table: RecordTable, kind: str, names: tuple[str, ...]
-    ) -> str:
-        fields = text_fields(element, _PAGING_FIELDS)
-        try:
-            page = parse_page(fields.get("Page"), fields.get("PageSize"))
-        except ParameterError as exc:
-            raise SoapFault(str(exc)) from None
-        rows = "".join(f"<erp:{kind}>{elements(r, names)}</erp:{kind}>" for r in table.page(page))
-        return (
-            f"<erp:Get{kind}sResponse><erp:{kind}s>{rows}</erp:{kind}s>"
-            f"<erp:Page>{page.number}</erp:Page><erp:PageSize>{page.size}</erp:PageSize>"
-            f"<erp:Total>{len(table)}</erp:Total></erp:Get{kind}sResponse>"
-        )
-
-    def get_products(self, element: etree._Element) -> str:
-        return self._listing(element, self.products, "Product", data.PRODUCT_FIELDS)
-
-    def get_invoices(self, element: etree._Element) -> str:
-        return self._listing(element, self.invoices, "Invoice", data.INVOICE_FIELDS)
-
     def update_product(self, element: etree._Element) -> str:
         fields = text_fields(only_child(element, "Product"), data.PRODUCT_FIELDS)
         code = fields.pop("Code", "").strip()
@@ -147,12 +167,8 @@ class _Erp:
             raise SoapFault("UpdateProduct changes nothing; send at least one field besides Code")
         changes = {name: _PRODUCT_CHECKS[name](name, text) for name, text in fields.items()}
         index = self.product_index[code]
-        updated = {**self.products.get(index), **changes}
-        self.products.replace(index, updated)
-        return (
-            f"<erp:UpdateProductResponse><erp:Product>{elements(updated, data.PRODUCT_FIELDS)}"
-            "</erp:Product></erp:UpdateProductResponse>"
-        )
+        self.products.replace(index, {**self.products.table.get(index), **changes})
+        return f"<erp:UpdateProductResponse>{self.products.xml(index)}</erp:UpdateProductResponse>"
 
 
 def _check_soap_action(header: str | None, operation: str) -> None:
@@ -166,7 +182,7 @@ def _check_soap_action(header: str | None, operation: str) -> None:
 
 def make_erp_app(recorder: Recorder | None = None) -> web.Application:
     """A fresh demo ERP application (its own product updates)."""
-    app = web.Application(middlewares=middlewares(recorder, "erp"))
+    app = web.Application(middlewares=middlewares(recorder, "erp"), client_max_size=MAX_BODY_BYTES)
     erp = _Erp()
     app.router.add_post("/soap", erp.soap)
     app.router.add_get("/soap", erp.wsdl)

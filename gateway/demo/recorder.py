@@ -98,6 +98,11 @@ class Recorder:
         return record
 
 
+# Bodies up to this size are accepted (aiohttp's default is 1 MiB): more than Wardgate's own
+# default request cap, so a test of that cap is decided by Wardgate, not by the upstream.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+
+
 def middlewares(recorder: Recorder | None, upstream: str) -> list[Middleware]:
     """The middleware list for an app: empty without a recorder."""
     if recorder is None:

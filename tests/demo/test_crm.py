@@ -249,6 +249,15 @@ async def test_echo_returns_exactly_what_arrived(crm: str, http) -> None:
         assert (await response.json())["method"] == "GET"
 
 
+async def test_bodies_larger_than_aiohttps_default_cap_are_accepted(crm: str, http) -> None:
+    big = b"x" * (12 * 1024 * 1024)  # above Wardgate's default 10 MiB request cap
+    async with http.post(f"{crm}/echo", data=io.BytesIO(big)) as response:
+        assert response.status == 200
+        assert (await response.json())["body_length"] == len(big)
+    async with http.post(f"{crm}/echo", data=io.BytesIO(big + big)) as response:
+        assert response.status == 413
+
+
 async def test_stream_is_chunked_and_arrives_piece_by_piece(crm: str, http) -> None:
     async with http.get(f"{crm}/stream?chunks=5&delay_ms=50") as response:
         assert response.headers["Transfer-Encoding"] == "chunked"
