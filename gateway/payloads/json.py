@@ -14,6 +14,7 @@ Anything orjson cannot parse (including nesting deeper than 1024) is refused, ne
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -62,6 +63,7 @@ class _Walk:
             node = stack.pop()
             if skip and id(node) in skip:
                 continue
+            children: Iterable[Any]
             if type(node) is dict:
                 self._hide_keys(node, table)
                 children = node.values()

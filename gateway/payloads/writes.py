@@ -58,7 +58,7 @@ def guard_write(
         names = _form_names(body)
     elif media == "multipart/form-data":
         names = _multipart_names(content_type or "", body)
-    elif media in ("text/xml", "application/xml", "application/soap+xml"):
+    elif media in ("text/xml", "application/xml") or media.endswith("+xml"):
         names = _xml_names(body)
     else:
         raise bad_body(
@@ -118,7 +118,8 @@ def _pointer_segments(pointer: object) -> list[str]:
 
 def _form_names(body: bytes) -> list[str]:
     try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
+        # Some servers also split on ';': treat it as a separator so no name hides behind it.
+        pairs = parse_qsl(body.decode("utf-8").replace(";", "&"), keep_blank_values=True)
     except (UnicodeDecodeError, ValueError) as exc:
         raise bad_body(f"not a valid form ({exc})") from None
     return _segments(name for name, _ in pairs)

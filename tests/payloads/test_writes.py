@@ -75,6 +75,7 @@ def test_unicode_escaped_key_is_denied(customer):
         b"customer%5Bphone%5D=1",
         b"customer.phone=1",
         b"ph%6Fne=1",
+        b"name=x;phone=1",
     ],
 )
 def test_form_fields(customer, body):
