@@ -67,7 +67,9 @@ class _Crm:
         raw = request.match_info["customer_id"]
         number = int(raw) if raw.isascii() and raw.isdecimal() and len(raw) < 10 else 0
         if not 1 <= number <= len(self.customers):
-            raise json_error(404, "not_found", f"no customer {raw!r}; ids are 1..30000")
+            raise json_error(
+                404, "not_found", f"no customer {raw!r}; ids are 1..{len(self.customers)}"
+            )
         return number - 1
 
     async def list_customers(self, request: web.Request) -> web.Response:
