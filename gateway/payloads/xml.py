@@ -10,6 +10,8 @@ records: it passes byte for byte unless the safety net has something to mask in 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 from lxml import etree
 
 from gateway.fieldplan import HideAction, HideRule
@@ -33,21 +35,20 @@ class _XmlWalk:
         table: NameTable,
         records: frozenset[etree._Element] = frozenset(),
     ) -> None:
-        """Hide by ``table`` below ``root``, leaving alone whatever lies inside ``records``."""
+        """Hide by ``table`` below ``root``, never entering the subtrees in ``records``."""
         hits: list[tuple[etree._Element, HideRule]] = []
         lookup = table.lookup_tag
-        for el in root.iter():
+        for el in _elements(root, records):
             tag = el.tag
             if not isinstance(tag, str):
                 continue  # an unresolved entity reference: it carries no text of its own
             rule = lookup(tag)
             if rule is not None and rule is not COVERED:
-                if not (records and _inside(el, records)):
-                    hits.append((el, rule))
-                continue
+                hits.append((el, rule))
+                continue  # hiding clears the element: its attributes and text go with it
             if el.attrib:
-                self._attributes(el, table, records)
-            if self.mask_pii and not (records and _inside(el, records)):
+                self._attributes(el, table)
+            if self.mask_pii:
                 if rule is None and el.text:
                     el.text = mask_pii(el.text)[0]
                 if el.tail:
@@ -55,11 +56,7 @@ class _XmlWalk:
         for el, rule in hits:
             self._hide(el, rule)
 
-    def _attributes(
-        self, el: etree._Element, table: NameTable, records: frozenset[etree._Element]
-    ) -> None:
-        if records and _inside(el, records):
-            return
+    def _attributes(self, el: etree._Element, table: NameTable) -> None:
         attrib = el.attrib
         for name in list(attrib.keys()):
             rule = table.lookup_tag(name)
@@ -84,10 +81,17 @@ class _XmlWalk:
         el.text = self.masker.hide_text(rule, text) if rule.action is not HideAction.REMOVE else ""
 
 
-def _inside(el: etree._Element, records: frozenset[etree._Element]) -> bool:
-    if el in records:
-        return True
-    return any(a in records for a in el.iterancestors())
+def _elements(root: etree._Element, records: frozenset[etree._Element]) -> Iterator[etree._Element]:
+    """Every element below ``root`` in document order, skipping record subtrees."""
+    if not records:
+        yield from root.iter()
+        return
+    walker = etree.iterwalk(root, events=("start",))
+    for _event, el in walker:
+        if el in records:
+            walker.skip_subtree()  # the inside walk already handled it by the plan
+        else:
+            yield el
 
 
 def _remove_keeping_tail(parent: etree._Element, el: etree._Element) -> None:
