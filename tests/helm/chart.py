@@ -56,9 +56,11 @@ class Helm:
 
     def template(self, *files: Path, **sets: str) -> list[dict[str, Any]]:
         """Render with ``helm template`` and return the manifests; a render error fails."""
-        done = self.run(
-            "template", "rel", str(self.chart), "--namespace", "gw", *self.value_args(files, sets)
-        )
+        return self.render(*self.value_args(files, sets))
+
+    def render(self, *args: str) -> list[dict[str, Any]]:
+        """``helm template`` with raw arguments (``--set-file`` …)."""
+        done = self.run("template", "rel", str(self.chart), "--namespace", "gw", *args)
         assert done.returncode == 0, f"helm template failed:\n{done.stderr}"
         return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
 
