@@ -1,0 +1,41 @@
+"""First access: a person with a history reads an entity they have not read in 30 days."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from audit.detectors.base import HISTORY_DAYS, Context, Finding, plural
+from audit.detectors.config import FirstAccessConfig
+
+
+class FirstAccessDetector:
+    """Fires once ``records`` of a new entity were read today by a person with at least
+    ``learning_days`` active days (so a newcomer's first week is not all alerts)."""
+
+    name = "first_access"
+
+    def __init__(self, config: FirstAccessConfig) -> None:
+        self._cfg = config
+
+    def check(self, ctx: Context) -> Sequence[Finding]:
+        today = ctx.days[-1]
+        if today < self._cfg.records * ctx.scale(self.name) or any(ctx.days[:-1]):
+            return ()
+        active = len(ctx.active_past_days)
+        if active < self._cfg.learning_days:
+            return ()
+        obs = ctx.obs
+        return (
+            Finding(
+                detector=self.name,
+                severity=self._cfg.severity,
+                action=self._cfg.action,
+                count=today,
+                window_s=86400,
+                explanation=(
+                    f"{obs.subject} read {plural(today)} {obs.entity} records today, the first "
+                    f"{obs.entity} records in {HISTORY_DAYS} days ({active} active days)"
+                ),
+                evidence={"active_days": active},
+            ),
+        )
