@@ -87,19 +87,16 @@ def _luhn_check_digit(payload: str) -> str:
     return str((10 - total % 10) % 10)
 
 
-def _resident_id(rng: random.Random, region: str) -> str:
-    born = date.fromordinal(_BIRTH_FIRST + rng.randrange(_BIRTH_SPAN_DAYS))
-    first17 = f"{region}{born.year}{born.month:02d}{born.day:02d}{rng.randrange(1, 1000):03d}"
+def _resident_id(region: str, born: date, sequence: int) -> str:
+    first17 = f"{region}{born.year}{born.month:02d}{born.day:02d}{sequence:03d}"
     return first17 + _resident_id_check_char(first17)
 
 
-def _phone(rng: random.Random) -> str:
-    prefix = rng.choice(names.MOBILE_PREFIXES)
-    middle, last = rng.randrange(10_000), rng.randrange(10_000)
+def _phone(prefix: str, digits: int, spaced: bool) -> str:
     # Half the contacts were typed in by hand, half came from a system that adds +86.
-    if rng.random() < 0.5:
-        return f"+86 {prefix} {middle:04d} {last:04d}"
-    return f"{prefix}{middle:04d}{last:04d}"
+    if spaced:
+        return f"+86 {prefix} {digits // 10_000:04d} {digits % 10_000:04d}"
+    return f"{prefix}{digits:08d}"
 
 
 def generate_customers(seed: int = DEFAULT_SEED, count: int = CUSTOMER_COUNT) -> tuple[Record, ...]:
@@ -110,32 +107,45 @@ def generate_customers(seed: int = DEFAULT_SEED, count: int = CUSTOMER_COUNT) ->
     combos = len(cities) * n_brand_industry
     if count > combos:
         raise ValueError(f"at most {combos} distinct company names; asked for {count}")
+    # Every random column is drawn in bulk: choices(k=…) costs a fraction of a call per value.
+    companies = rng.sample(range(combos), count)
+    suffixes = rng.choices(names.COMPANY_SUFFIXES, k=count)
     surname_weights = [len(names.SURNAMES) - i for i in range(len(names.SURNAMES))]
     surnames = rng.choices(names.SURNAMES, weights=surname_weights, k=count)
     given = rng.choices(names.GIVEN_NAMES, k=count)
+    prefixes = rng.choices(names.MOBILE_PREFIXES, k=count)
+    phone_digits = rng.choices(range(100_000_000), k=count)
+    spaced = rng.choices((True, False), k=count)
+    region_picks = rng.choices(range(1_000), k=count)
+    birthdays = rng.choices(range(_BIRTH_FIRST, _BIRTH_FIRST + _BIRTH_SPAN_DAYS), k=count)
+    sequences = rng.choices(range(1, 1_000), k=count)
+    personal = rng.choices((True, False), weights=(1, 3), k=count)
+    mail_domains = rng.choices(names.PERSONAL_MAIL_DOMAINS, k=count)
+    mail_numbers = rng.choices(range(1, 1_000), k=count)
+    credit_limits = rng.choices(range(10_000, 5_000_000, 5_000), k=count)
     owners = rng.choices(SALES_OWNERS, k=count)
     out: list[Record] = []
-    for index, combo in enumerate(rng.sample(range(combos), count)):
+    for i, combo in enumerate(companies):
         city, city_py, regions = cities[combo // n_brand_industry]
         brand, brand_py = brands[combo % n_brand_industry // len(industries)]
         industry, industry_py = industries[combo % len(industries)]
-        surname, surname_py = surnames[index]
-        given_name, given_py = given[index]
-        if rng.random() < 0.25:
-            domain = rng.choice(names.PERSONAL_MAIL_DOMAINS)
-            email = f"{surname_py}{given_py}{rng.randrange(1, 1000)}@{domain}"
+        surname, surname_py = surnames[i]
+        given_name, given_py = given[i]
+        if personal[i]:
+            email = f"{surname_py}{given_py}{mail_numbers[i]}@{mail_domains[i]}"
         else:
             email = f"{given_py}.{surname_py}@{brand_py}-{industry_py}-{city_py}.com.cn"
+        region = regions[region_picks[i] % len(regions)]
         out.append(
             {
-                "id": index + 1,
-                "name": f"{city}{brand}{industry}{rng.choice(names.COMPANY_SUFFIXES)}",
+                "id": i + 1,
+                "name": f"{city}{brand}{industry}{suffixes[i]}",
                 "contact_name": surname + given_name,
-                "phone": _phone(rng),
-                "id_number": _resident_id(rng, rng.choice(regions)),
+                "phone": _phone(prefixes[i], phone_digits[i], spaced[i]),
+                "id_number": _resident_id(region, date.fromordinal(birthdays[i]), sequences[i]),
                 "email": email,
-                "credit_limit": rng.randrange(2, 1000) * 5_000,
-                "owner": owners[index],
+                "credit_limit": credit_limits[i],
+                "owner": owners[i],
             }
         )
     return tuple(out)
@@ -144,20 +154,24 @@ def generate_customers(seed: int = DEFAULT_SEED, count: int = CUSTOMER_COUNT) ->
 def generate_orders(
     seed: int = DEFAULT_SEED, count: int = ORDER_COUNT, customer_count: int = CUSTOMER_COUNT
 ) -> tuple[Record, ...]:
-    """``count`` orders with ids 1..count, each for an existing customer id."""
+    """``count`` orders with ids 1..count in time order, each for an existing customer id."""
     rng = _rng(seed, "orders")
     customer_ids = rng.choices(range(1, customer_count + 1), k=count)
     statuses = rng.choices(names.ORDER_STATUSES, weights=names.ORDER_STATUS_WEIGHTS, k=count)
-    offsets = sorted(rng.randrange(_ORDERS_SPAN_S) for _ in range(count))
+    # Amounts in fen: mostly a few thousand yuan, a long tail up to a few hundred thousand.
+    amounts = rng.choices(range(50_000, 50_000_000), k=count)
+    shrink = rng.choices((1, 4, 16, 64), weights=(1, 3, 4, 2), k=count)
+    seconds = sorted(rng.choices(range(_ORDERS_SPAN_S), k=count))
+    first = _ORDERS_FIRST.timestamp()
     return tuple(
         {
-            "id": index + 1,
-            "customer_id": customer_ids[index],
-            "amount": round(rng.lognormvariate(9.5, 1.1), 2),
-            "status": statuses[index],
-            "created_at": (_ORDERS_FIRST + timedelta(seconds=offsets[index])).isoformat(),
+            "id": i + 1,
+            "customer_id": customer_ids[i],
+            "amount": amounts[i] // shrink[i] / 100,
+            "status": statuses[i],
+            "created_at": datetime.fromtimestamp(first + seconds[i], _CHINA_TZ).isoformat(),
         }
-        for index in range(count)
+        for i in range(count)
     )
 
 
