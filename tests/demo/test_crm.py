@@ -84,7 +84,7 @@ async def test_orders_use_the_same_envelope(crm: str, http) -> None:
 async def test_one_customer_and_404s_for_every_kind_of_missing_id(crm: str, http) -> None:
     status, customer = await get_json(http, f"{crm}/api/customers/123")
     assert status == 200 and customer == data.customers()[122]
-    for missing in ("0", "30001", "-1", "abc", "1e3", "99999999999999999999"):
+    for missing in ("0", "30001", "-1", "abc", "1e3", "%D9%A3", "99999999999999999999"):
         status, body = await get_json(http, f"{crm}/api/customers/{missing}")
         assert status == 404, missing
         assert body["error"] == "not_found"
