@@ -17,6 +17,7 @@ from audit.alerts import AlertStore
 from audit.counters import Counters, MemoryCounters
 from audit.detect import ExportGuard, Observation
 from audit.detectors.config import DetectionConfig, detection_config_from_dict
+from audit.notify import Notifier
 from audit.store import make_engine
 
 POLICY = Path(__file__).resolve().parents[2] / "policies" / "detection.yaml"
@@ -125,9 +126,13 @@ GuardFactory = Callable[..., ExportGuard]
 
 @pytest.fixture
 def make_guard(store: AlertStore, people: FakePeople, clock: Clock) -> GuardFactory:
-    def build(cfg: DetectionConfig | None = None, counters: Counters | None = None) -> ExportGuard:
+    def build(
+        cfg: DetectionConfig | None = None,
+        counters: Counters | None = None,
+        notifier: Notifier | None = None,
+    ) -> ExportGuard:
         return ExportGuard(
-            cfg or config(), counters or MemoryCounters(), store, people, clock=clock
+            cfg or config(), counters or MemoryCounters(), store, people, notifier, clock=clock
         )
 
     return build
