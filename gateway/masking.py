@@ -16,7 +16,6 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
-from heapq import merge
 from operator import attrgetter, mul
 from typing import Any, Literal, NamedTuple
 
@@ -171,15 +170,25 @@ def find_pii(text: str) -> list[PiiHit]:
     hits: list[PiiHit] = []
     for run in _DIGIT_RUN.finditer(text):
         start, end = run.span()
-        if start and text[start - 1] == "+":
-            start -= 1  # the '+' of +86 belongs to the number
-        hits.extend(_digit_hits(text, start, end))
+        found = run.group()
+        if found.isdigit() or (found[-1] in "Xx" and found[:-1].isdigit()):
+            # The common case, a bare run: only the whole run can be a hit.
+            kind = _bare_run_kind(found)
+            if kind:
+                hits.append(PiiHit(kind, start, end))
+        else:
+            if start and text[start - 1] == "+":
+                start -= 1  # the '+' of +86 belongs to the number
+            hits.extend(_digit_hits(text, start, end))
     if "@" not in text:
         return hits
     emails = _emails(text)
     if not hits or not emails:
         return hits or emails
-    return list(merge(emails, _outside(hits, emails), key=attrgetter("start")))
+    return sorted(emails + _outside(hits, emails), key=_START)
+
+
+_START = attrgetter("start")
 
 
 def _emails(text: str) -> list[PiiHit]:
@@ -206,11 +215,7 @@ def _outside(hits: list[PiiHit], spans: list[PiiHit]) -> list[PiiHit]:
 
 
 def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
-    run = text[start:end]
-    if run.isdigit() or (run[:-1].isdigit() and run[-1] in "Xx"):
-        # The common case, a bare run: only the whole run can be a hit (boundaries are digits).
-        kind = _bare_run_kind(run)
-        return [PiiHit(kind, start, end)] if kind else []
+    """Hits inside a run with separators (``+86 138-0013-8000``, ``6222 0200 …``)."""
     hits = [
         PiiHit("cn_resident_id", m.start(), m.end())
         for m in _RESIDENT_ID.finditer(text, start, end)

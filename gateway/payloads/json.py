@@ -1,19 +1,23 @@
 """Filter a JSON response: hide fields in records, apply the safety net everywhere else.
 
-The body is parsed (orjson), edited in place in one iterative walk (no recursion limit to
-hit) and serialised again, so nothing of the original bytes survives unexamined:
+The body is parsed, edited in place in one iterative walk (no recursion limit to hit) and
+serialised again, so nothing of the original bytes survives unexamined:
 
 - duplicate keys: the parser keeps the last copy, the walk hides it, the output has one
   copy; no earlier copy can slip through;
 - escaped keys (``"cost\\u005fprice"``) are compared after unescaping, case-insensitively;
-- a hidden name is hidden at any depth (objects in arrays of arrays included);
-- integers beyond 64 bits come back as floats (orjson), a known loss of precision.
+- a hidden name is hidden at any depth (objects in arrays of arrays included).
 
-Anything orjson cannot parse (including nesting deeper than 1024) is refused, never passed.
+Parsing uses the standard library: as fast as orjson on string-heavy bodies, but its peak
+memory is about 3x the body where orjson's is about 14x, and integers stay exact. orjson
+writes the result; what it cannot write (integers beyond 64 bits, lone surrogates, nesting
+deeper than 254) falls back to the standard library. Anything that cannot be parsed
+(invalid UTF-8, NaN, nesting deeper than the interpreter's recursion limit) is refused.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -105,8 +109,8 @@ def filter_json(
 ) -> tuple[bytes, int, set[str]]:
     """(new body, records, names hidden). ``steps`` None: unmapped, safety net only."""
     try:
-        doc = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
+        doc = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Unfilterable(f"the JSON body cannot be parsed ({exc})") from None
     walk = _Walk(masker, plan.mask_pii)
     records: list[Any] = []
@@ -116,8 +120,19 @@ def filter_json(
             walk.run(record, plan.inside)
     containers = frozenset(id(r) for r in records if type(r) is dict or type(r) is list)
     walk.run(doc, plan.outside, containers)
+    return _dump(doc), len(records), walk.masked
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _dump(doc: Any) -> bytes:
     try:
-        out = orjson.dumps(doc)
-    except orjson.JSONEncodeError as exc:
+        return orjson.dumps(doc)
+    except orjson.JSONEncodeError:
+        pass  # big integers, lone surrogates, deep nesting: the slower exact writer
+    try:
+        return json.dumps(doc, separators=(",", ":")).encode()
+    except (ValueError, RecursionError) as exc:
         raise Unfilterable(f"the filtered JSON cannot be written ({exc})") from None
-    return out, len(records), walk.masked

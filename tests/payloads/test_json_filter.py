@@ -195,9 +195,25 @@ def test_empty_body_passes(run_filter, customers):
     assert result.body == b"" and result.records == 0
 
 
-def test_nesting_beyond_the_serialiser_limit_is_refused_not_leaked(run_filter, customers, catalog):
+def test_nesting_beyond_orjsons_writer_is_still_filtered(run_filter, customers, catalog):
     body = b'{"data":[' + b'{"a":' * 600 + b'{"credit_limit":424242}' + b"}" * 600 + b"]}"
+    result = run_filter(
+        customers, plan_hiding("customer", catalog, "credit_limit"), "application/json", body
+    )
+    assert b"424242" not in result.body and result.records == 1
+
+
+def test_big_integers_stay_exact(run_filter, customers):
+    body = b'{"data":[{"id":123456789012345678901234567890}],"total":1}'
+    result = run_filter(customers, FieldPlan("customer"), "application/json", body)
+    assert b"123456789012345678901234567890" in result.body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"data":[{"credit_limit":NaN}]}', '{"data":[]}'.encode("utf-16"), b'{"data":[Infinity]}'],
+    ids=["nan", "utf16", "infinity"],
+)
+def test_non_json_extensions_are_refused(run_filter, customers, body):
     with pytest.raises(UpstreamUnavailable):
-        run_filter(
-            customers, plan_hiding("customer", catalog, "credit_limit"), "application/json", body
-        )
+        run_filter(customers, FieldPlan("customer"), "application/json", body)
