@@ -9,9 +9,10 @@ ignored, because an upstream that accepts ``/API/Customers`` must not let that s
 skip the filter (over-filtering is harmless; under-filtering leaks).
 
 A SOAP operation is named twice, by the ``SOAPAction`` header (or the SOAP 1.2 ``action``
-content-type parameter) and by the first element of the Body, matched by namespace URI and
-local name, never by the document's prefixes. When both are known and disagree the request
-is refused: an upstream might route by either.
+content-type parameter) and by the first element of the Body. Both are compared
+case-insensitively, and the Body element by local name whatever its prefix or namespace
+(a lax upstream may ignore both; matching more only filters more). When both are known
+and disagree the request is refused: an upstream might route by either.
 """
 
 from __future__ import annotations
@@ -81,9 +82,8 @@ class _RestRoute:
 @dataclass(frozen=True, slots=True)
 class _SoapEndpoint:
     pattern: _PathPattern
-    namespace: str
-    by_element: Mapping[str, Resource]  # operation local name -> resource
-    by_action: Mapping[str, Resource]  # SOAPAction value -> resource
+    by_element: Mapping[str, Resource]  # casefolded operation name -> resource
+    by_action: Mapping[str, Resource]  # casefolded SOAPAction value -> resource
 
 
 def _split_path(path: str) -> list[str]:
@@ -162,7 +162,7 @@ def _soap_operation(
     endpoint: _SoapEndpoint, headers: Mapping[str, str], body: bytes | None
 ) -> Resource | None:
     action = _soap_action(headers)
-    by_action = endpoint.by_action.get(action) if action else None
+    by_action = endpoint.by_action.get(action.casefold()) if action else None
     if not body:
         return by_action
     body_el = soap_body(parse_xml(body, error=_bad_soap_body))
@@ -170,9 +170,7 @@ def _soap_operation(
     if first is None:
         return by_action
     qname = etree.QName(first)
-    by_body = (
-        endpoint.by_element.get(qname.localname) if qname.namespace == endpoint.namespace else None
-    )
+    by_body = endpoint.by_element.get(qname.localname.casefold())
     if action and (by_body or by_action) and by_body is not by_action:
         raise BadRequest(
             f"SOAPAction {action!r} and the body operation {qname.localname!r} disagree;"
@@ -322,14 +320,14 @@ class _Loader:
                 operation=str(op),
                 xpath=self.xpath(f"{op_key}.records", records, ns),
             )
-            by_element[str(op)] = resource
+            if str(op).casefold() in by_element:
+                raise self.fail(op_key, op, "declared twice (operation names ignore case)")
+            by_element[str(op).casefold()] = resource
             default_actions = [f"{namespace.rstrip('/')}/{op}", f"{namespace}#{op}", str(op)]
             actions = [op_spec["action"]] if "action" in op_spec else default_actions
             for action in actions:
-                by_action[str(action)] = resource
-        return _SoapEndpoint(
-            self.pattern(f"{key}.path", spec["path"]), namespace, by_element, by_action
-        )
+                by_action[str(action).casefold()] = resource
+        return _SoapEndpoint(self.pattern(f"{key}.path", spec["path"]), by_element, by_action)
 
     def xpath(self, key: str, expr: object, ns: dict[str, str]) -> etree.XPath:
         if not isinstance(expr, str):

@@ -92,17 +92,24 @@ def test_soap_operations(resources, headers, body, op):
     assert found is not None and found.operation == op and found.format == "xml"
 
 
-def test_soap_body_in_another_namespace_is_not_the_operation(resources):
-    assert (
-        resources.match("erp", "POST", "/soap", {}, envelope("GetProducts", ns="urn:evil")) is None
-    )
+@pytest.mark.parametrize("op", ["GetProducts", "getproducts", "GETPRODUCTS"])
+def test_soap_body_matches_generously(resources, op):
+    # A lax upstream may ignore the namespace or the case: the filter must apply anyway.
+    for ns in (ERP, "urn:evil"):
+        found = resources.match("erp", "POST", "/soap", {}, envelope(op, ns=ns))
+        assert found is not None and found.operation == "GetProducts"
+    assert resources.match("erp", "POST", "/soap", {"SOAPAction": op}, None).entity == "product"
+
+
+def test_unknown_soap_operation_is_unmapped(resources):
+    assert resources.match("erp", "POST", "/soap", {}, envelope("GetWarehouses")) is None
 
 
 @pytest.mark.parametrize(
     "headers,body",
     [
         ({"SOAPAction": "GetInvoices"}, envelope("GetProducts")),
-        ({"SOAPAction": "GetProducts"}, envelope("GetProducts", ns="urn:evil")),
+        ({"SOAPAction": "GetProducts"}, envelope("DeleteEverything")),
         ({"SOAPAction": "Unknown"}, envelope("GetProducts")),
     ],
 )
