@@ -156,13 +156,18 @@ def luhn_valid(digits: str) -> bool:
 
 
 def is_unionpay(digits: str) -> bool:
-    """UnionPay cards start with 62 and have 16-19 digits (flagged as such in audits)."""
+    """UnionPay: 62 followed by 14-17 digits. Not every UnionPay card carries a Luhn digit."""
     return digits.startswith("62") and 16 <= len(digits) <= 19
 
 
 def is_bank_card(digits: str) -> bool:
-    """13-19 ASCII digits passing Luhn."""
-    return 13 <= len(digits) <= 19 and digits.isascii() and digits.isdigit() and luhn_valid(digits)
+    """13-19 ASCII digits passing Luhn, or a UnionPay number (flagged even without Luhn)."""
+    return (
+        13 <= len(digits) <= 19
+        and digits.isascii()
+        and digits.isdigit()
+        and (luhn_valid(digits) or is_unionpay(digits))
+    )
 
 
 def find_pii(text: str) -> list[PiiHit]:
@@ -238,7 +243,7 @@ def _bare_run_kind(run: str) -> PiiKind | None:
         size == 13 and run.startswith("861") and run[3] in "3456789"
     ):
         return "cn_mobile"
-    if 13 <= size <= 19 and run.isdigit() and luhn_valid(run):
+    if 13 <= size <= 19 and is_bank_card(run):
         return "bank_card"
     return None
 

@@ -50,6 +50,7 @@ VALID = [
     ("4111111111111111", "bank_card"),
     ("4111 1111 1111 1111", "bank_card"),
     ("6222021234567890128", "bank_card"),
+    ("6222021234567890123", "bank_card"),  # UnionPay without a valid Luhn digit
     ("li.lei+crm@example.com.cn", "email"),
 ]
 
