@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
+from sqlalchemy import Engine
 from sqlalchemy.pool import StaticPool
 
 from audit.alerts import AlertStore
@@ -104,8 +105,13 @@ def obs(
 
 
 @pytest.fixture
-def store() -> AlertStore:
-    engine = make_engine("sqlite://", poolclass=StaticPool)
+def engine() -> Engine:
+    """One in-memory SQLite database shared by every thread of the test."""
+    return make_engine("sqlite://", poolclass=StaticPool)
+
+
+@pytest.fixture
+def store(engine: Engine) -> AlertStore:
     alerts = AlertStore(engine)
     alerts.create_tables()
     return alerts

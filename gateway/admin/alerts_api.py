@@ -1,0 +1,129 @@
+"""Officer API for export alerts: list, inspect, acknowledge, resolve.
+
+Every route needs the officer role. Every state change is recorded as an audit event of
+its own (``upstream="admin"``), beside the alert's own transition history. Bad input is a
+400 problem and changes nothing; a transition the alert's state does not allow is a 409.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Depends, Request
+from starlette.concurrency import run_in_threadpool
+
+from audit.event import AuditEvent
+from gateway.admin.auth import require_officer
+from gateway.errors import BadRequest
+from gateway.principal import Principal
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+Officer = Annotated[Principal, Depends(require_officer)]
+MAX_NOTE = 2000
+
+
+async def json_body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """The request's JSON object (empty body = ``{}``), refusing unknown keys with a 400."""
+    raw = await request.body()
+    try:
+        body = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError:
+        raise BadRequest("the body must be a JSON object", reason_id="bad_body") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object", reason_id="bad_body")
+    unknown = sorted(set(body) - allowed)
+    if unknown:
+        raise BadRequest(
+            f"unknown field(s) {unknown}; allowed: {sorted(allowed)}", reason_id="bad_body"
+        )
+    return body
+
+
+def text_field(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name, default)
+    if not isinstance(value, str) or len(value) > MAX_NOTE:
+        raise BadRequest(
+            f"{name} must be text of at most {MAX_NOTE} characters", reason_id="bad_body"
+        )
+    return value
+
+
+async def record_officer_action(
+    request: Request, officer: Principal, reason_id: str, entity: str
+) -> None:
+    """Audit one officer state change (who, what, on which path)."""
+    services = request.app.state.services
+    await services.audit.record(
+        AuditEvent(
+            request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
+            method=request.method,
+            path=request.url.path,
+            decision="allow",
+            reason_id=reason_id,
+            status=200,
+            subject=officer.subject,
+            roles=(services.settings.admin.officer_role,),
+            auth_method=officer.auth_method,
+            client_addr=request.client.host if request.client else None,
+            user_agent=request.headers.get("user-agent"),
+            upstream="admin",
+            entity=entity,
+        )
+    )
+
+
+@router.get("", summary="List alerts, newest first (filters: state, subject, detector)")
+async def list_alerts(
+    request: Request,
+    officer: Officer,
+    state: str | None = None,
+    subject: str | None = None,
+    detector: str | None = None,
+    limit: int = 100,
+) -> dict[str, Any]:
+    if not 1 <= limit <= 1000:
+        raise BadRequest("limit must be between 1 and 1000", reason_id="bad_filter")
+    store = request.app.state.services.detection.alerts
+    alerts = await run_in_threadpool(
+        lambda: store.list_alerts(state=state, subject=subject, detector=detector, limit=limit)
+    )
+    return {"alerts": alerts}
+
+
+@router.get("/{alert_id}", summary="One alert with its evidence and every transition")
+async def get_alert(request: Request, alert_id: str, officer: Officer) -> dict[str, Any]:
+    store = request.app.state.services.detection.alerts
+    return await run_in_threadpool(store.get, alert_id)
+
+
+@router.post("/{alert_id}/acknowledge", summary='Take an open alert: {"note": …}')
+async def acknowledge(request: Request, alert_id: str, officer: Officer) -> dict[str, Any]:
+    body = await json_body(request, {"note"})
+    note = text_field(body, "note")
+    guard = request.app.state.services.detection
+    alert = await guard.acknowledge(alert_id, by=officer.subject, note=note)
+    await record_officer_action(request, officer, "alert_acknowledged", "alert")
+    return alert
+
+
+@router.post(
+    "/{alert_id}/resolve",
+    summary='Close an alert: {"verdict": "true_positive"|"benign"|"false_positive", "note": …}',
+    description="Releases the throttle or block the alert placed. A false positive raises "
+    "that person's threshold for that detector (×1.5 each, at most ×4).",
+)
+async def resolve(request: Request, alert_id: str, officer: Officer) -> dict[str, Any]:
+    body = await json_body(request, {"verdict", "note"})
+    verdict = body.get("verdict")
+    if not isinstance(verdict, str):
+        raise BadRequest(
+            'verdict is required: "true_positive", "benign" or "false_positive"',
+            reason_id="bad_verdict",
+        )
+    note = text_field(body, "note")
+    guard = request.app.state.services.detection
+    alert = await guard.resolve(alert_id, by=officer.subject, verdict=verdict, note=note)
+    await record_officer_action(request, officer, f"alert_resolved_{verdict}", "alert")
+    return alert
