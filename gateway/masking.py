@@ -110,7 +110,7 @@ _ID_CHECK = "10X98765432"
 # the regex engine can skip to quickly; the exact patterns then run only inside candidates.
 _DIGIT_RUN = re.compile(r"\d[\d \-]{8,}[\dXx]", re.ASCII)
 _EMAIL_DOMAIN = re.compile(r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,24}(?![A-Za-z0-9-])")
-_EMAIL_LOCAL = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._%+-")
+_EMAIL_LOCAL_REVERSED = re.compile(r"[A-Za-z0-9._%+-]+")
 _RESIDENT_ID = re.compile(r"(?<!\d)[1-9]\d{16}[0-9Xx](?![\dXx])", re.ASCII)
 _MOBILE = re.compile(r"(?<![\d+])(?:\+?86[ -]?)?1[3-9]\d(?:[ -]?\d{4}){2}(?!\d)", re.ASCII)
 _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", re.ASCII)
@@ -172,7 +172,28 @@ def is_bank_card(digits: str) -> bool:
 
 def find_pii(text: str) -> list[PiiHit]:
     """Every validated PII occurrence, in text order; overlapping candidates count once."""
-    hits: list[PiiHit] = []
+    digits, emails = _scan(text)
+    if not digits or not emails:
+        return digits or emails
+    return sorted(emails + digits, key=_START)
+
+
+def count_pii(text: str) -> Counter[str]:
+    """PII occurrences by kind (as ``find_pii`` finds them, without ordering them)."""
+    digits, emails = _scan(text)
+    counts = Counter(hit.kind for hit in digits)
+    if emails:
+        counts["email"] = len(emails)
+    return counts
+
+
+_START = attrgetter("start")
+
+
+def _scan(text: str) -> tuple[list[PiiHit], list[PiiHit]]:
+    """(digit-based hits, e-mail hits), each in text order; a digit hit inside an e-mail
+    (``13800138000@qq.com``) is the e-mail's."""
+    digits: list[PiiHit] = []
     for run in _DIGIT_RUN.finditer(text):
         start, end = run.span()
         found = run.group()
@@ -180,30 +201,25 @@ def find_pii(text: str) -> list[PiiHit]:
             # The common case, a bare run: only the whole run can be a hit.
             kind = _bare_run_kind(found)
             if kind:
-                hits.append(PiiHit(kind, start, end))
+                digits.append(PiiHit(kind, start, end))
         else:
             if start and text[start - 1] == "+":
                 start -= 1  # the '+' of +86 belongs to the number
-            hits.extend(_digit_hits(text, start, end))
+            digits.extend(_digit_hits(text, start, end))
     if "@" not in text:
-        return hits
+        return digits, []
     emails = _emails(text)
-    if not hits or not emails:
-        return hits or emails
-    return sorted(emails + _outside(hits, emails), key=_START)
-
-
-_START = attrgetter("start")
+    return (_outside(digits, emails) if digits and emails else digits), emails
 
 
 def _emails(text: str) -> list[PiiHit]:
     found = []
     for domain in _EMAIL_DOMAIN.finditer(text):
-        at = local = domain.start()
-        while local > 0 and at - local < 64 and text[local - 1] in _EMAIL_LOCAL:
-            local -= 1
-        if local < at:
-            found.append(PiiHit("email", local, domain.end()))
+        at = domain.start()
+        # The local part, read backwards from the '@' (at most 64 characters).
+        local = _EMAIL_LOCAL_REVERSED.match(text[max(0, at - 64) : at][::-1])
+        if local:
+            found.append(PiiHit("email", at - local.end(), domain.end()))
     return found
 
 
@@ -257,10 +273,6 @@ def _without_overlaps(hits: list[PiiHit]) -> list[PiiHit]:
         if not kept or hit.start >= kept[-1].end:
             kept.append(hit)
     return kept
-
-
-def count_pii(text: str) -> Counter[str]:
-    return Counter(hit.kind for hit in find_pii(text))
 
 
 def mask_pii(text: str) -> tuple[str, dict[str, int]]:
