@@ -114,7 +114,11 @@ class Ldap3Searcher:
         try:
             self._conn.unbind()
         except LDAPException:
-            log.debug("ldap_unbind_failed")  # the socket is gone either way
+            log.debug("ldap_unbind_failed")
+        finally:
+            sock = getattr(self._conn, "socket", None)
+            if sock is not None:  # ldap3 leaves the socket of a failed connect open
+                sock.close()
 
 
 def _describe(exc: LDAPException) -> str:
