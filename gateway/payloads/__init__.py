@@ -60,17 +60,17 @@ def filter_response(
     filtered; an untouched pass keeps the upstream's encoding.
     """
     kind = media_format(content_type)
-    if resource is None and kind not in ("json", "xml"):
-        return FilterResult(body, 0, content_encoding=content_encoding)
+    if not body or (resource is None and kind not in ("json", "xml")):
+        return FilterResult(body, 0, content_encoding=content_encoding)  # nothing to filter
     if resource is not None and kind != resource.format:
         raise unfilterable(
             f"content type {content_type!r} is not the {resource.format} this route is mapped to"
         )
-    if not body:
-        return FilterResult(body, 0, content_encoding=content_encoding)
     if len(body) > max_bytes:
         raise too_large(max_bytes)
     raw = decode_body(body, content_encoding, max_bytes)
+    if not raw:
+        return FilterResult(raw, 0)  # e.g. a gzip stream of nothing
     compiled = compile_plan(plan if resource is not None else None, catalog)
     try:
         if kind == "json":

@@ -81,3 +81,9 @@ def test_corrupt_or_unknown_encodings_are_refused(run_filter, customers, catalog
             encoding,
         )
     assert err.value.reason_id == "response_unfilterable"
+
+
+def test_compressed_empty_body(run_filter, customers, catalog):
+    plan = plan_hiding("customer", catalog, "credit_limit")
+    result = run_filter(customers, plan, "application/json", gzip.compress(b""), "gzip")
+    assert result.body == b"" and result.content_encoding is None
