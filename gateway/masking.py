@@ -181,7 +181,7 @@ def find_pii(text: str) -> list[PiiHit]:
 def count_pii(text: str) -> Counter[str]:
     """PII occurrences by kind (as ``find_pii`` finds them, without ordering them)."""
     digits, emails = _scan(text)
-    counts = Counter(hit.kind for hit in digits)
+    counts: Counter[str] = Counter(hit.kind for hit in digits)
     if emails:
         counts["email"] = len(emails)
     return counts
