@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Annotated, BinaryIO, TypeVar
 
 import typer
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from sqlalchemy import Engine, func, select
@@ -60,7 +61,7 @@ def _operator_errors() -> Iterator[None]:
         err.print(f"error: {exc.detail}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except SQLAlchemyError as exc:
-        first = str(exc.orig or exc).strip().splitlines()[0]
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         err.print(f"error: database: {first}", markup=False, highlight=False)
         raise typer.Exit(2) from None
     except OSError as exc:
@@ -70,7 +71,7 @@ def _operator_errors() -> Iterator[None]:
 
 def _resolve(db: str | None, config: Path | None) -> tuple[str, AuditSettings]:
     settings = load_settings(config) if config is not None else None
-    audit = settings.audit if settings is not None else AuditSettings()
+    audit = settings.audit if settings is not None else AuditSettings.model_validate({})
     url = db or (settings.database_url if settings is not None else None)
     if not url:
         raise ConfigError("no database given: pass --db URL or --config FILE")
@@ -108,6 +109,7 @@ def verify_command(
     """Check every hash chain and checkpoint; name the first broken record per chain."""
     with _operator_errors():
         url, audit = _resolve(db, config)
+        key: Ed25519PublicKey | None
         if public_key is not None:
             key = parse_public_key(public_key.read_text(), str(public_key))
         else:

@@ -8,7 +8,7 @@ see the same instant on both databases.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,6 +18,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
 )
@@ -128,9 +129,9 @@ class AnchorRow(Base):
     __table_args__ = (UniqueConstraint("chain_id", "seq", name="uq_audit_anchors_chain_seq"),)
 
 
-events_table = EventRow.__table__
-checkpoints_table = CheckpointRow.__table__
-anchors_table = AnchorRow.__table__
+events_table = cast(Table, EventRow.__table__)
+checkpoints_table = cast(Table, CheckpointRow.__table__)
+anchors_table = cast(Table, AnchorRow.__table__)
 
 EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events_table.columns)
 

@@ -74,10 +74,11 @@ def _prune_chain(
     if first_young is None:
         last_seq = conn.execute(select(func.max(ev.seq)).where(in_chain)).scalar()
     else:
-        last_seq = first_young - 1
+        last_seq = int(first_young) - 1
     last = conn.execute(select(ev.hash).where(in_chain, ev.seq == last_seq)).first()
-    if last is None:  # nothing old, or the prefix is already gone
+    if last_seq is None or last is None:  # nothing old, or the prefix is already gone
         return None
+    last_seq = int(last_seq)
     rows = conn.execute(delete(events_table).where(in_chain, ev.seq <= last_seq)).rowcount
     conn.execute(
         delete(checkpoints_table).where(

@@ -114,7 +114,7 @@ def fetch_page(engine: Engine, query: EventFilter) -> Page:
     more = len(rows) > query.limit
     rows = rows[: query.limit]
     next_cursor = encode_cursor(rows[-1].time, rows[-1].chain_id, rows[-1].seq) if more else None
-    return Page([event_json(r._mapping) for r in rows], next_cursor)
+    return Page([event_json(dict(r._mapping)) for r in rows], next_cursor)
 
 
 def build_select(query: EventFilter) -> Select[Any]:

@@ -260,7 +260,7 @@ class AuditWriter:
         self._db_down_until = time.monotonic() + self.settings.retry_interval_s
         log.warning(
             "audit_database_unavailable",
-            error=type(exc.orig or exc).__name__,
+            error=type(getattr(exc, "orig", None) or exc).__name__,
             retry_in_s=self.settings.retry_interval_s,
         )
 

@@ -91,7 +91,9 @@ def database(kind: str, pg_url: str) -> Iterator[Engine]:
 
 async def through_writer(engine: Engine, events: list[AuditEvent], durability: str) -> Rates:
     with tempfile.TemporaryDirectory() as spool:
-        settings = AuditSettings(spool_dir=spool, durability=durability, instance_id="bench")
+        settings = AuditSettings.model_validate(
+            {"spool_dir": spool, "durability": durability, "instance_id": "bench"}
+        )
         writer = AuditWriter(settings, engine)
         await writer.start()
         with Clock() as clock:
@@ -185,7 +187,7 @@ def main() -> None:
 
         def writer_run(
             kind: str = kind, durability: str = "fast", evs: list[AuditEvent] = events
-        ) -> float:
+        ) -> Rates:
             with database(kind, args.pg) as engine:
                 return asyncio.run(through_writer(engine, evs, durability))
 
@@ -194,7 +196,7 @@ def main() -> None:
         )
         report(
             f"{kind}: AuditWriter strict, 64 callers",
-            median_of(args.runs, lambda k=kind: writer_run(k, "strict", strict_events)),
+            median_of(args.runs, lambda: writer_run(kind, "strict", strict_events)),  # noqa: B023
         )
         for copy in (True, False) if kind == "postgresql" else (False,):
 
