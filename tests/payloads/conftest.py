@@ -3,21 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
 from gateway.catalog import FieldCatalog
-from gateway.fieldplan import FieldPlan, HideAction, HideRule
+from gateway.fieldplan import FieldPlan
 from gateway.masking import Masker
 from gateway.payloads import FilterResult, filter_response
 from gateway.resources import Resource, ResourceMap
 
-POLICIES = Path(__file__).resolve().parents[2] / "policies"
-SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
-SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
-ERP = "http://demo.wardgate.dev/erp"
-MAX_BYTES = 1 << 20
+from .helpers import ERP, MAX_BYTES, POLICIES, Recorder
 
 
 @pytest.fixture(scope="session")
@@ -49,20 +44,6 @@ def products(resources: ResourceMap) -> Resource:
     return found
 
 
-def plan_hiding(
-    entity: str, catalog: FieldCatalog, *names: str, mask_pii: bool = False, **actions: HideAction
-) -> FieldPlan:
-    """A plan hiding ``names`` as the catalog says (or ``actions[name]``), like the compiler."""
-    specs = catalog.fields(entity) if entity in catalog.entity_names else {}
-    hidden = {}
-    for name in names:
-        rule = specs[name].hide if name in specs else HideRule(name, HideAction.REDACT)
-        if name in actions:
-            rule = HideRule(name, actions[name], rule.keep_first, rule.keep_last)
-        hidden[name] = rule
-    return FieldPlan(entity, hidden=hidden, mask_pii=mask_pii)
-
-
 Filter = Callable[..., FilterResult]
 
 
@@ -86,39 +67,8 @@ def run_filter(catalog: FieldCatalog, masker: Masker) -> Filter:
     return run
 
 
-class _Recorder:
-    """A real HTTP server on loopback that counts every request it receives."""
-
-    def __init__(self) -> None:
-        import http.server
-        import threading
-
-        recorder = self
-        self.requests: list[str] = []
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                recorder.requests.append(self.path)
-                self.send_response(200)
-                self.end_headers()
-                self.wfile.write(b"<!ENTITY leak 'LEAKED-BY-NETWORK'>")
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join()
-
-
 @pytest.fixture
 def loopback_server():
-    server = _Recorder()
+    server = Recorder()
     yield server
     server.close()

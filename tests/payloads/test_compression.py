@@ -10,7 +10,8 @@ import orjson
 import pytest
 
 from gateway.errors import UpstreamUnavailable
-from tests.payloads.conftest import plan_hiding
+
+from .helpers import plan_hiding
 
 BODY = orjson.dumps({"data": [{"id": 1, "credit_limit": 98765}], "total": 1})
 

@@ -10,7 +10,8 @@ import pytest
 from gateway.errors import UpstreamUnavailable
 from gateway.fieldplan import FieldPlan, HideAction
 from gateway.masking import REDACTED
-from tests.payloads.conftest import plan_hiding
+
+from .helpers import plan_hiding
 
 HEADER = "id,name,contact_name,phone,id_number,email,credit_limit,owner"
 

@@ -8,7 +8,8 @@ import pytest
 from gateway.errors import UpstreamUnavailable
 from gateway.fieldplan import FieldPlan, HideAction
 from gateway.masking import REDACTED
-from tests.payloads.conftest import plan_hiding
+
+from .helpers import plan_hiding
 
 SECRET_ID = "11010519491231002X"
 

@@ -19,7 +19,8 @@ from gateway.fieldplan import FieldPlan, HideAction, HideRule
 from gateway.masking import Masker
 from gateway.payloads import filter_response
 from gateway.resources import Resource, parse_json_path
-from tests.payloads.conftest import ERP, POLICIES, SOAP11
+
+from .helpers import ERP, POLICIES, SOAP11
 
 CATALOG = FieldCatalog.load(POLICIES / "fields.yaml")
 MASKER = Masker(b"property-test-key-000")

@@ -8,7 +8,8 @@ import pytest
 
 from gateway.errors import BadRequest, ConfigError
 from gateway.resources import ResourceMap, parse_json_path
-from tests.payloads.conftest import ERP, SOAP11, SOAP12
+
+from .helpers import ERP, SOAP11, SOAP12
 
 
 def envelope(op: str, soap: str = SOAP11, ns: str = ERP, prefix: str = "x") -> bytes:

@@ -8,7 +8,8 @@ import pytest
 from gateway.errors import BadRequest, Forbidden
 from gateway.fieldplan import FieldPlan
 from gateway.payloads import guard_write
-from tests.payloads.conftest import ERP, SOAP11, SOAP12
+
+from .helpers import ERP, SOAP11, SOAP12
 
 PLAN = FieldPlan("customer", write_denied=frozenset({"phone", "contact/name", "a~b"}))
 PRODUCT_PLAN = FieldPlan("product", write_denied=frozenset({"CostPrice"}))

@@ -8,7 +8,8 @@ from lxml import etree
 from gateway.errors import UpstreamUnavailable
 from gateway.fieldplan import FieldPlan, HideAction
 from gateway.masking import REDACTED
-from tests.payloads.conftest import ERP, SOAP11, SOAP12, plan_hiding
+
+from .helpers import ERP, SOAP11, SOAP12, plan_hiding
 
 
 def products_response(items: str, *, soap: str = SOAP11, env: str = "s", erp: str = "e") -> bytes:
