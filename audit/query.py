@@ -106,6 +106,12 @@ def parse_filter(params: Sequence[tuple[str, str]]) -> EventFilter:
     )
 
 
+def wants_csv(params: Mapping[str, str], accept: str) -> bool:
+    """``format=csv`` or ``format=json`` decide; without it, ``Accept: text/csv`` does."""
+    chosen = _choice(params, "format", ("json", "csv"))
+    return chosen == "csv" if chosen is not None else "text/csv" in accept
+
+
 def fetch_page(engine: Engine, query: EventFilter) -> Page:
     """One page of events, newest first, and the cursor of the next page (or None)."""
     stmt = build_select(query).limit(query.limit + 1)

@@ -14,6 +14,7 @@ newer is written, so order and chain survive an outage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from typing import Any
 
@@ -83,6 +84,11 @@ class AuditWriter:
         return self._queue.qsize()
 
     @property
+    def accepting(self) -> bool:
+        """False before start, after close, and after a failure that stopped the writer."""
+        return self._accepting
+
+    @property
     def spool_pending(self) -> bool:
         return self._spool is not None and self._spool.pending
 
@@ -128,8 +134,10 @@ class AuditWriter:
         if self._task is None:
             return
         self._accepting = False
-        await self._queue.put(_STOP)
-        await self._task
+        if not self._task.done():
+            await self._queue.put(_STOP)
+        with contextlib.suppress(Exception):  # a crash was logged by _run; the spool is kept
+            await self._task
         self._task = None
         if self._sink is not None:
             await self._sink.close()
@@ -139,15 +147,34 @@ class AuditWriter:
     # --- background task -----------------------------------------------------------------
 
     async def _run(self) -> None:
-        stopping = False
-        while not stopping:
-            batch, stopping = await self._collect()
-            if batch:
-                await self._commit(batch)
-            elif self.spool_pending:
-                await asyncio.to_thread(self._replay_if_due)
-        final = self._chain.checkpoint()
-        await asyncio.to_thread(self._persist, [], [final] if final else [])
+        try:
+            stopping = False
+            while not stopping:
+                batch, stopping = await self._collect()
+                if batch:
+                    await self._commit(batch)
+                elif self.spool_pending:
+                    await asyncio.to_thread(self._replay_if_due)
+            final = self._chain.checkpoint()
+            await asyncio.to_thread(self._persist, [], [final] if final else [])
+        except Exception:
+            # Fail closed: refuse new requests rather than accept what cannot be recorded.
+            self._accepting = False
+            log.exception("audit_writer_stopped", queued=self._queue.qsize())
+            self._fail_queued()
+            raise
+
+    def _fail_queued(self) -> None:
+        failure = ServiceUnavailable(
+            "the audit trail stopped; this request could not be recorded",
+            reason_id="audit_unavailable",
+        )
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not _STOP:
+                self.failures += 1
+                if item[1] is not None and not item[1].done():
+                    item[1].set_exception(failure)
 
     async def _collect(self) -> tuple[list[_Item], bool]:
         """Wait for a first item, then take more until the batch is full or due."""

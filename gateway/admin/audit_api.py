@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from audit.event import AuditEvent
-from audit.query import Page, fetch_page, parse_filter, to_csv
+from audit.query import Page, fetch_page, parse_filter, to_csv, wants_csv
 from gateway.admin.auth import require_officer
 from gateway.principal import Principal
 
@@ -33,11 +33,9 @@ Officer = Annotated[Principal, Depends(require_officer)]
 )
 async def list_events(request: Request, officer: Officer) -> Response:
     query = parse_filter(request.query_params.multi_items())
+    as_csv = wants_csv(request.query_params, request.headers.get("accept", ""))
     services = request.app.state.services
     page: Page = await run_in_threadpool(fetch_page, services.engine, query)
-    as_csv = request.query_params.get("format") == "csv" or "text/csv" in request.headers.get(
-        "accept", ""
-    )
     if as_csv:
         body = to_csv(page.events).encode()
         headers = {"content-disposition": 'attachment; filename="audit-events.csv"'}

@@ -171,6 +171,7 @@ async def test_csv_by_format_or_accept_header_defuses_formulas(api: SimpleNamesp
         ({"cursor": "WzEsMiwzXQ"}, "cursor"),  # valid base64 of [1,2,3]
         ({"subjet": "alice"}, "subjet"),  # a typo must not return everything
         ({"subject": ""}, "subject"),
+        ({"format": "xml"}, "format"),
     ],
 )
 async def test_bad_filters_are_refused_with_a_problem_naming_the_parameter(

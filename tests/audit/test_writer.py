@@ -11,7 +11,7 @@ from sqlalchemy import Engine, func, select
 
 from audit.models import checkpoints_table, events_table
 from audit.settings import AuditSettings
-from audit.spool import Spool
+from audit.spool import SPOOL_NAME, Spool
 from audit.store import make_engine
 from audit.verify import verify
 from audit.writer import AuditWriter
@@ -191,3 +191,25 @@ def test_a_second_process_cannot_share_the_spool(tmp_path: Path) -> None:
             Spool(tmp_path)
     finally:
         spool.close()
+
+
+async def test_a_spool_damaged_while_waiting_stops_the_writer_fail_closed(
+    tmp_path: Path, settings: AuditSettings
+) -> None:
+    dead = make_engine("postgresql://root@127.0.0.1:1/test", connect_args={"connect_timeout": 1})
+    writer = AuditWriter(settings.model_copy(update={"durability": "strict"}), dead)
+    await writer.start()
+    for i in range(3):
+        await writer.record(make_event(i))  # spooled
+    spool_file = Path(settings.spool_dir) / SPOOL_NAME
+    damaged = bytearray(spool_file.read_bytes())
+    damaged[30] ^= 0x01
+    spool_file.write_bytes(bytes(damaged))
+    async with asyncio.timeout(5):  # the next replay attempt finds the damage
+        while writer.accepting:
+            await asyncio.sleep(0.01)
+    with pytest.raises(ServiceUnavailable) as info:
+        await writer.record(make_event(9))
+    assert info.value.reason_id == "audit_unavailable"
+    await writer.close()
+    assert spool_file.read_bytes() == bytes(damaged)  # kept as evidence for the operator
