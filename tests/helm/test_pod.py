@@ -35,6 +35,10 @@ PG_URL = "postgresql://root@127.0.0.1:5432/test"
 # the image's `wardgate` entry point, from this checkout
 WARDGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
 START_TIMEOUT_S = 20.0
+KUBERNETES_DEFAULT_GRACE_S = 30
+MOUNTED_CONFIG = "/etc/wardgate/wardgate.yaml"
+# The file directory ships in the policies ConfigMap, as a small shop would deploy it.
+DIRECTORY_FILE = "/etc/wardgate/policies/directory.yaml"
 
 
 @dataclass(frozen=True)
@@ -79,6 +83,8 @@ def pod(helm: Helm, pg_schema: str, tmp_path: Path) -> Pod:
     args += ["--set", "config.upstreams.erp.prefix=/erp", "--set", "config.upstreams.erp.kind=soap"]
     args += ["--set", f"secrets.databaseUrl={PG_URL}?options=-csearch_path%3D{pg_schema}"]
     args += ["--set", "metrics.serviceMonitor.enabled=true"]
+    args += ["--set", "config.directory.source=file"]
+    args += ["--set", f"config.directory.file={DIRECTORY_FILE}"]
     for path in policy_files:
         args += ["--set-file", f"policies.files.{path.name.replace('.', chr(92) + '.')}={path}"]
     manifests = helm.render(*args)
@@ -98,6 +104,7 @@ def pod(helm: Helm, pg_schema: str, tmp_path: Path) -> Pod:
         **pod_environment(manifests),
         # what the pod gets from its volumes and ports, moved onto this machine
         "WARDGATE_POLICY__DIR": str(policies),
+        "WARDGATE_DIRECTORY__FILE": str(policies / Path(DIRECTORY_FILE).name),
         "WARDGATE_AUDIT__SPOOL_DIR": str(tmp_path / "spool"),
         "WARDGATE_LISTEN__PROXY_HOST": "127.0.0.1",
         "WARDGATE_LISTEN__PROXY_PORT": str(proxy_port),
@@ -113,64 +120,85 @@ def pod(helm: Helm, pg_schema: str, tmp_path: Path) -> Pod:
     )
 
 
-def container_args(manifest: dict[str, Any], config: Path) -> list[str]:
-    """The container's args, with the mounted config path replaced by the local file."""
-    args = manifest["spec"]["template"]["spec"]["containers"][0]["args"]
-    return [str(config) if a == "/etc/wardgate/wardgate.yaml" else a for a in args]
+class Container:
+    """One container of a rendered workload, run as a local process with the pod's env."""
+
+    def __init__(self, pod: Pod, manifest: dict[str, Any]) -> None:
+        self.spec = manifest["spec"]["template"]["spec"]
+        self.container = self.spec["containers"][0]
+        self.log = pod.config.with_name(f"{manifest['metadata']['name']}.log")
+        args = [str(pod.config) if a == MOUNTED_CONFIG else a for a in self.container["args"]]
+        with self.log.open("w") as out:
+            self.process = subprocess.Popen(
+                [*WARDGATE, *args], env=pod.env, cwd=pod.config.parent, stdout=out, stderr=out
+            )
+
+    def probe_path(self, probe: str) -> str:
+        assert self.container[probe]["httpGet"]["port"] == "proxy"
+        return str(self.container[probe]["httpGet"]["path"])
+
+    def sigterm_stops_within_grace(self, *, clean_exit: bool) -> None:
+        """What the kubelet does on pod deletion: SIGTERM, then SIGKILL after the grace.
+
+        ``clean_exit``: the process must handle SIGTERM and exit 0 (the gateway flushes
+        its audit batch); otherwise ending by the signal itself is accepted too.
+        """
+        grace = self.spec.get("terminationGracePeriodSeconds", KUBERNETES_DEFAULT_GRACE_S)
+        self.process.send_signal(signal.SIGTERM)
+        self.process.wait(timeout=grace)
+        accepted = {0} if clean_exit else {0, -signal.SIGTERM}
+        assert self.process.returncode in accepted, self.output()
+
+    def output(self) -> str:
+        """Stop the process if it still runs; return what it printed."""
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+        return self.log.read_text()
 
 
-def probe_path(container: dict[str, Any], probe: str) -> str:
-    assert container[probe]["httpGet"]["port"] == "proxy"
-    return str(container[probe]["httpGet"]["path"])
+def migrate(pod: Pod) -> None:
+    job = Container(pod, find(pod.manifests, "Job", "rel-wardgate-migrations"))
+    job.process.wait(timeout=60)
+    assert job.process.returncode == 0, job.output()
 
 
 def test_hook_then_gateway_pass_their_probes_and_stop_on_sigterm(pod: Pod) -> None:
-    job = find(pod.manifests, "Job", "rel-wardgate-migrations")
-    migrated = pod.run(container_args(job, pod.config))
-    assert migrated.returncode == 0, migrated.stdout + migrated.stderr
-
-    workload = gateway_workload(pod.manifests)
-    container = workload["spec"]["template"]["spec"]["containers"][0]
-    log = pod.config.with_name("gateway.log")
-    with log.open("w") as out:
-        gateway = subprocess.Popen(
-            [*WARDGATE, *container_args(workload, pod.config)],
-            env=pod.env,
-            cwd=pod.config.parent,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
+    migrate(pod)
+    gateway = Container(pod, gateway_workload(pod.manifests))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         with httpx.Client(timeout=2.0) as http:
             started = False
-            while not started and time.monotonic() < deadline and gateway.poll() is None:
+            while not started and time.monotonic() < deadline and gateway.process.poll() is None:
                 try:
-                    started = http.get(pod.proxy + probe_path(container, "startupProbe")).is_success
+                    started = http.get(pod.proxy + gateway.probe_path("startupProbe")).is_success
                 except httpx.TransportError:
                     time.sleep(0.1)
-            assert started, f"startup probe never passed:\n{stop(gateway, log)}"
-            alive = http.get(pod.proxy + probe_path(container, "livenessProbe"))
+            assert started, f"startup probe never passed:\n{gateway.output()}"
+            alive = http.get(pod.proxy + gateway.probe_path("livenessProbe"))
             assert alive.status_code == 200
-            ready = http.get(pod.proxy + probe_path(container, "readinessProbe"))
+            ready = http.get(pod.proxy + gateway.probe_path("readinessProbe"))
             assert ready.status_code == 200, ready.text
             monitor = find(pod.manifests, "ServiceMonitor")["spec"]["endpoints"][0]
             metrics = http.get(pod.admin + monitor["path"])
             assert metrics.status_code == 200
             assert "# TYPE" in metrics.text
-        grace = workload["spec"]["template"]["spec"]["terminationGracePeriodSeconds"]
-        began = time.monotonic()
-        gateway.send_signal(signal.SIGTERM)
-        gateway.wait(timeout=grace)
-        assert time.monotonic() - began < grace
-        assert gateway.returncode == 0, log.read_text()
+        gateway.sigterm_stops_within_grace(clean_exit=True)
     finally:
-        stop(gateway, log)
+        gateway.output()
 
 
-def stop(process: subprocess.Popen[bytes], log: Path) -> str:
-    """Stop the process if it still runs; return what it printed."""
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    return log.read_text()
+def test_sync_pod_applies_the_directory_and_stops_on_sigterm(pod: Pod) -> None:
+    migrate(pod)
+    sync = Container(pod, find(pod.manifests, "Deployment", "rel-wardgate-sync"))
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        people = ""
+        while "sales02" not in people and time.monotonic() < deadline:
+            assert sync.process.poll() is None, sync.output()
+            people = pod.run(["people", "--config", str(pod.config)]).stdout
+        assert "sales02" in people, f"the directory never arrived:\n{sync.output()}"
+        sync.sigterm_stops_within_grace(clean_exit=False)
+    finally:
+        sync.output()
