@@ -98,18 +98,11 @@ class Changes:
         self.touch(person)
         return True
 
-    def revoke(
-        self,
-        person: Person,
-        status: str = "left",
-        detail: str | None = None,
-        at: datetime | None = None,
-    ) -> bool:
-        """End access now: tokens issued before ``at`` (default ``self.at``) stay refused."""
-        at = at or self.at
+    def revoke(self, person: Person, status: str = "left", detail: str | None = None) -> bool:
+        """End access now: every token issued before now stays refused, even if re-enabled."""
         revoked_before = as_utc(person.revoked_before)
-        if revoked_before is None or revoked_before < at:
-            person.revoked_before = at
+        if revoked_before is None or revoked_before < self.at:
+            person.revoked_before = self.at
             self.touch(person)
         return self.set_status(person, status, detail)
 
@@ -122,7 +115,9 @@ class Changes:
             self.log("status", person.subject, detail=f"{detail}: scheduled for {when.isoformat()}")
             self.touch(person)
         else:
-            self.revoke(person, "left", detail, at=when)
+            self.revoke(
+                person, "left", detail
+            )  # a past ``when`` still kills tokens issued until now
 
     def mark_departing(self, person: Person, last_day: date | None) -> None:
         """Record a notice; ignored for people already gone (a late notice re-enables no one)."""

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from gateway.directory.body import MAX_BODY, read_capped
 from gateway.directory.changes import REVOKED_STATUSES, Changes
 from gateway.directory.roles import new_person
 from gateway.directory.settings import DirectorySettings
@@ -31,6 +32,7 @@ from gateway.errors import (
     PROBLEM_CONTENT_TYPE,
     BadRequest,
     NotFound,
+    PayloadTooLarge,
     RequestRefused,
     ServiceUnavailable,
     Unauthenticated,
@@ -98,7 +100,7 @@ def verify_signature(secret: str, header: str | None, body: bytes, now: float) -
     expected = hmac.new(
         secret.encode(), f"{signed_at}.".encode() + body, hashlib.sha256
     ).hexdigest()
-    if not any(hmac.compare_digest(expected, sig) for sig in signatures):
+    if not any(hmac.compare_digest(expected.encode(), sig.encode()) for sig in signatures):
         raise Unauthenticated(
             "signature does not match; sign '<t>.<raw body>' with the shared secret",
             reason_id="signature_invalid",
@@ -127,7 +129,12 @@ async def _handle(request: Request) -> dict[str, Any]:
             "to the shared secret and restart",
             reason_id="hr_webhook_unconfigured",
         )
-    raw = await request.body()
+    raw = await read_capped(request)
+    if raw is None:
+        raise PayloadTooLarge(
+            f"an HR event is at most {MAX_BODY} bytes; send one event per call",
+            reason_id="request_body_too_large",
+        )
     verify_signature(secret, request.headers.get("x-wardgate-signature"), raw, time.time())
     event = _parse(raw)
     digest = hashlib.sha256(raw).hexdigest()

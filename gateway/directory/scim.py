@@ -21,6 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from gateway.directory.body import MAX_BODY, read_capped
 from gateway.directory.changes import REVOKED_STATUSES, Changes
 from gateway.directory.source import department_roles
 from gateway.directory.store import Person, as_utc
@@ -109,8 +110,11 @@ def _base(request: Request) -> str:
 
 
 async def _body(request: Request) -> dict[str, Any]:
+    raw = await read_capped(request)
+    if raw is None:
+        raise ScimError(413, f"the body is over {MAX_BODY} bytes; send one user per request")
     try:
-        body = orjson.loads(await request.body())
+        body = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise ScimError(400, "the body is not JSON", "invalidSyntax") from None
     if not isinstance(body, dict):

@@ -184,27 +184,24 @@ class PeopleStatus:
     async def _revoke_due(self) -> None:
         now = self._clock()
         due = [
-            (subject, e.revoke_at)
+            subject
             for subject, e in self._entries.items()
             if e.revoke_at is not None
             and e.revoke_at <= now
             and e.status not in ("left", "disabled")
         ]
-        for subject, when in due:
-            at = datetime.fromtimestamp(when, UTC)
-            await self.revoke(subject, reason="scheduled termination", cause="scheduled", at=at)
+        for subject in due:
+            await self.revoke(subject, reason="scheduled termination", cause="scheduled")
 
     # -- writes ---------------------------------------------------------------------------
 
-    async def apply(
-        self, cause: str, change: Callable[[Changes], T], at: datetime | None = None
-    ) -> T:
+    async def apply(self, cause: str, change: Callable[[Changes], T]) -> T:
         """Run ``change`` in one transaction, then update the map, fan out and disable keys."""
 
         def run() -> tuple[Changes, T]:
             # results outlive the session (SCIM renders the person it changed)
             with Session(self._engine, expire_on_commit=False) as session, session.begin():
-                changes = Changes(session, cause, at)
+                changes = Changes(session, cause)
                 return changes, change(changes)
 
         changes, result = await asyncio.to_thread(run)

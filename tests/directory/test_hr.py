@@ -217,3 +217,24 @@ async def test_hr_still_revokes_while_the_directory_is_unreachable(
 
     assert response.status_code == 200
     assert hr.people.refusal("sales09", None) == "person_revoked"
+
+
+async def test_garbage_signatures_and_huge_bodies_are_refused_cleanly(hr: AdminServer) -> None:
+    raw, _ = signed({"id": "ev-12", "type": "terminated", "subject": "sales10"})
+    t = int(time.time())
+    async with httpx.AsyncClient(base_url=hr.url) as client:
+        answers = [
+            await client.post("/hr/events", content=raw, headers={"x-wardgate-signature": header})
+            for header in (
+                f"t={t},v1=é".encode("latin-1"),
+                f"t={t}",
+                "v1=00",
+                f"t=-{t},v1=00",
+                "t=1,t=2,v1=00",
+            )
+        ]
+        huge = await client.post("/hr/events", content=b"{" + b" " * 70_000 + b"}")
+
+    assert [a.status_code for a in answers] == [401] * 5
+    assert huge.status_code == 413 and huge.json()["reason_id"] == "request_body_too_large"
+    assert hr.people.refusal("sales10", None) is None

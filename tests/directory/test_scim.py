@@ -152,3 +152,9 @@ async def test_without_a_configured_token_scim_is_unavailable(
     async with httpx.AsyncClient(base_url=f"{admin_server.url}/scim/v2") as client:
         response = await client.get("/Users", headers={"authorization": "Bearer anything"})
     assert_scim_error(response, 503)
+
+
+async def test_oversized_body_is_refused(scim: httpx.AsyncClient) -> None:
+    response = await scim.post("/Users", json={"userName": "big", "displayName": "x" * 70_000})
+    assert_scim_error(response, 413)
+    assert_scim_error(await scim.get("/Users/big"), 404)
