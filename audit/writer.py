@@ -71,6 +71,8 @@ class AuditWriter:
         self._spool: Spool | None = None
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
+        self._blocked = 0  # callers waiting for room in a full queue (when_full: block)
+        self._none_blocked = asyncio.Event()
         self._db_down_until = 0.0
         self._replay_events = _idempotent_insert(engine, events_table)
         self._insert_checkpoints = _idempotent_insert(engine, checkpoints_table)
@@ -124,7 +126,15 @@ class AuditWriter:
                     headers={"retry-after": "1"},
                 ) from None
         else:
-            await self._queue.put(item)
+            self._blocked += 1
+            try:
+                await self._queue.put(item)
+            finally:
+                self._blocked -= 1
+                if not self._blocked:
+                    self._none_blocked.set()
+            if self._task is None or self._task.done():  # stopped while this caller waited
+                self._fail_queued()
         self.queued += 1
         if waiter is not None:
             await waiter
@@ -134,6 +144,9 @@ class AuditWriter:
         if self._task is None:
             return
         self._accepting = False
+        if self._blocked:  # let every blocked caller in ahead of the stop
+            self._none_blocked.clear()
+            await self._none_blocked.wait()
         if not self._task.done():
             await self._queue.put(_STOP)
         with contextlib.suppress(Exception):  # a crash was logged by _run; the spool is kept

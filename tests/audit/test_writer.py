@@ -213,3 +213,18 @@ async def test_a_spool_damaged_while_waiting_stops_the_writer_fail_closed(
     assert info.value.reason_id == "audit_unavailable"
     await writer.close()
     assert spool_file.read_bytes() == bytes(damaged)  # kept as evidence for the operator
+
+
+async def test_close_with_callers_blocked_on_a_full_queue_loses_none_of_them(
+    engine: Engine, settings: AuditSettings
+) -> None:
+    tiny = settings.model_copy(
+        update={"queue_size": 2, "when_full": "block", "batch_size": 1, "batch_interval_ms": 1}
+    )
+    writer = AuditWriter(tiny, engine)
+    await writer.start()
+    callers = [asyncio.create_task(writer.record(make_event(i))) for i in range(40)]
+    await asyncio.sleep(0)  # all of them are now queued or blocked
+    await writer.close()
+    await asyncio.gather(*callers)
+    assert count(engine) == 40 == writer.written
