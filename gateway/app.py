@@ -89,6 +89,7 @@ def _server(app: Any, host: str, port: int) -> uvicorn.Server:
         http="httptools",
         lifespan="off",
         access_log=False,
+        proxy_headers=False,  # forwarded headers are judged by gateway.forwarded, nowhere else
         log_config=None,
         server_header=False,
         date_header=False,

@@ -21,7 +21,7 @@ import typer
 from audit.cli import audit_app, db_app
 from audit.detect_cli import detect_app
 from gateway.apikeys_cli import keys_app
-from gateway.directory.cli import register_directory_commands
+from gateway.directory.cli import sync_app
 from gateway.errors import ConfigError
 from gateway.logs import configure_logging
 from gateway.policytest import run_policy_tests
@@ -39,7 +39,14 @@ app.add_typer(keys_app, name="keys", help="API keys for service accounts (bots, 
 app.add_typer(db_app, name="db", help="Database schema migrations.")
 app.add_typer(audit_app, name="audit", help="Verify, export and prune the audit trail.")
 app.add_typer(detect_app, name="detect", help="Export detection: backtest on past events.")
-register_directory_commands(app)
+app.add_typer(sync_app)  # sync, people, revoke: top-level commands
+
+
+@app.callback()
+def _quiet_logs() -> None:
+    """Commands log warnings to stderr; ``serve`` and ``demo`` reconfigure for themselves."""
+    configure_logging("console", "warning")
+
 
 ConfigOption = Annotated[
     Path, typer.Option("--config", "-c", help="settings file (YAML)", exists=False)

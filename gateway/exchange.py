@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from audit.event import AuditEvent
 
 if TYPE_CHECKING:
+    from gateway.errors import RequestRefused
     from gateway.fieldplan import FieldPlan
     from gateway.principal import Principal
     from gateway.resources import Resource
@@ -46,6 +47,7 @@ class Exchange:
     response_bytes: int = 0
     response_started: bool = False
     recorded: bool = False
+    body_refusal: RequestRefused | None = None  # a streamed body broke its limit
 
     def __post_init__(self) -> None:
         # One pass over the headers for everything the stages read.

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from urllib.parse import parse_qsl
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl
 
 import structlog
 
 from audit.detectors.base import Observation
 from gateway import metrics
 from gateway.errors import (
+    BadRequest,
     Forbidden,
     PayloadTooLarge,
     RequestRefused,
@@ -96,7 +97,7 @@ class ProxyApp:
         ex.principal = await s.identity.identify(ex.authorization, ex.api_key)
         # route
         check_method_override(ex.headers, scope["query_string"])
-        route = ex.route = self.router.resolve(scope.get("raw_path") or scope["path"].encode())
+        route = ex.route = self.router.resolve(self._raw_path(scope))
         ex.roles = s.policy.roles_for(ex.principal, route.upstream)
         self._check_declared_length(ex)
         body: bytes | None = None
@@ -127,14 +128,20 @@ class ProxyApp:
             )
         ex.decision, ex.reason_id = "allow", "allowed"
         # forward
-        response = await self.forwarder.send(
-            route.upstream,
-            ex.method,
-            route.upstream_target,
-            scope["query_string"].decode("latin-1"),
-            self._upstream_headers(ex, client.forwarded_for, client.proto, client.host),
-            body if body is not None else self._body_stream(ex, receive),
-        )
+        try:
+            response = await self.forwarder.send(
+                route.upstream,
+                ex.method,
+                route.upstream_target,
+                scope["query_string"].decode("latin-1"),
+                self._upstream_headers(ex, client.forwarded_for, client.proto, client.host),
+                body if body is not None else self._body_stream(ex, receive),
+            )
+        except UpstreamUnavailable:
+            # A streamed body that broke its limit aborts the upstream call: say why.
+            if ex.body_refusal is not None:
+                raise ex.body_refusal from None
+            raise
         try:
             ex.status = response.status
             if self._must_filter(ex, response):
@@ -143,6 +150,17 @@ class ProxyApp:
                 await self._stream(ex, response, send)
         finally:
             response.release()
+
+    @staticmethod
+    def _raw_path(scope: dict[str, Any]) -> bytes:
+        """The path exactly as sent; a decoded path would hide an encoded '/' (so refuse)."""
+        raw = scope.get("raw_path")
+        if not raw:
+            raise BadRequest(
+                "the server gave no raw request path; Wardgate will not guess it",
+                reason_id="path_invalid",
+            )
+        return raw.split(b"?", 1)[0]
 
     def _upstream_headers(
         self, ex: Exchange, forwarded_for: str, proto: str, host: str | None
@@ -182,10 +200,11 @@ class ProxyApp:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_request_body:
-                raise PayloadTooLarge(
+                ex.body_refusal = PayloadTooLarge(
                     f"request body is over the limit of {self.max_request_body} bytes; "
                     "send smaller batches",
                 )
+                raise ex.body_refusal
             if chunk:
                 yield chunk
             if not message.get("more_body", False):

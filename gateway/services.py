@@ -15,13 +15,18 @@ import httpx
 import structlog
 from sqlalchemy import Engine
 
-from audit.detect import ExportGuard, build_export_guard
+from audit.alerts import AlertStore
+from audit.counters import Counters, MemoryCounters, RedisCounters
+from audit.detect import ExportGuard
+from audit.detectors.config import DetectionConfig, load_detection_config
+from audit.notify import EmailNotifier, FanoutNotifier, Notifier, WebhookNotifier
 from audit.schema import create_schema
 from audit.store import make_engine
 from audit.writer import AuditWriter
 from gateway.apikeys import ApiKeyStore
 from gateway.catalog import FieldCatalog
 from gateway.directory.status import PeopleStatus, RoleStore
+from gateway.errors import ConfigError
 from gateway.health import Health
 from gateway.identity import Identifier
 from gateway.masking import Masker
@@ -47,7 +52,7 @@ class Services:
     api_keys: ApiKeyStore
     policy: Policy
     identity: Identifier
-    audit: AuditWriter
+    audit: AuditWriter | DisabledAudit
     detection: ExportGuard
     health: Health
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -58,7 +63,7 @@ class Services:
         await self.people.start()
         self.policy.refresh_grants()
         await self.identity.start()
-        await self.detection.start()
+        await self.detection.load()
         self._tasks.append(asyncio.create_task(self._follow_grants()))
 
     async def close(self) -> None:
@@ -66,7 +71,7 @@ class Services:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.detection.close()
+        await self.detection.aclose()
         await self.identity.close()
         await self.people.close()
         await self.api_keys.close()
@@ -85,16 +90,83 @@ class Services:
                 log.exception("role refresh failed; keeping the last known roles")
 
 
+class DisabledAudit:
+    """``audit.enabled: false`` — for benchmarks only: nothing is recorded, loudly."""
+
+    queue_depth = 0
+
+    async def start(self) -> None:
+        log.warning("AUDIT IS DISABLED: no request is recorded (audit.enabled is false)")
+
+    async def record(self, event: object) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+
 def field_hash_key(settings: Settings) -> bytes:
     """The deployment's key for ``hash`` masking; random per process if not configured."""
     key = os.environ.get(settings.field_hash_key_env)
     if key:
+        if len(key.encode()) < 16:
+            raise ConfigError(
+                f"{settings.field_hash_key_env} must hold at least 16 bytes of secret; "
+                "generate one with: openssl rand -hex 32"
+            )
         return key.encode()
     log.warning(
         "no field hash key configured; hashed fields will not join across restarts",
         env=settings.field_hash_key_env,
     )
     return os.urandom(32)
+
+
+def _counters(config: DetectionConfig, settings: Settings) -> Counters:
+    if config.counters.backend == "memory":
+        return MemoryCounters()
+    if not settings.redis_url:
+        raise ConfigError("detection.yaml asks for redis counters but settings have no redis_url")
+    return RedisCounters.from_url(
+        settings.redis_url,
+        key_prefix=config.counters.key_prefix,
+        timeout_s=config.counters.timeout_s,
+        retry_s=config.counters.retry_s,
+    )
+
+
+def _notifier(config: DetectionConfig, http: httpx.AsyncClient) -> Notifier | None:
+    notifiers: list[Notifier] = []
+    notify = config.notify
+    if notify.webhook_url:
+        secret = os.environ.get(notify.webhook_secret_env)
+        if not secret:
+            raise ConfigError(
+                f"detection notify.webhook_url is set but {notify.webhook_secret_env} is empty; "
+                "set the webhook signing secret"
+            )
+        notifiers.append(
+            WebhookNotifier(
+                http,
+                notify.webhook_url,
+                secret.encode(),
+                retries=notify.retries,
+                backoff_s=notify.backoff_s,
+            )
+        )
+    if notify.smtp:
+        env = notify.smtp.password_env
+        notifiers.append(EmailNotifier(notify.smtp, os.environ.get(env) if env else None))
+    return FanoutNotifier(notifiers) if len(notifiers) > 1 else (notifiers or [None])[0]
+
+
+def build_export_guard(
+    settings: Settings, engine: Engine, people: PeopleStatus, http: httpx.AsyncClient
+) -> ExportGuard:
+    config = load_detection_config(settings.policy.path("detection"))
+    return ExportGuard(
+        config, _counters(config, settings), AlertStore(engine), people, _notifier(config, http)
+    )
 
 
 def build_services(settings: Settings) -> Services:
@@ -112,7 +184,7 @@ def build_services(settings: Settings) -> Services:
         on_revoke=lambda subject: asyncio.to_thread(api_keys.disable_for_subject, subject),
     )
     policy = Policy(settings, catalog, roles)
-    audit = AuditWriter(settings.audit, engine)
+    audit = AuditWriter(settings.audit, engine) if settings.audit.enabled else DisabledAudit()
     return Services(
         settings=settings,
         engine=engine,

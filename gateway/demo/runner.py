@@ -117,16 +117,18 @@ The README's tour has more (SOAP, field masking, writes, HR offboarding). Ctrl-C
 
 
 async def run_demo(state: Path, *, proxy_port: int = 8080, admin_port: int = 8081) -> None:
-    state.mkdir(parents=True, exist_ok=True)
-    values = _secrets(state)
+    await asyncio.to_thread(state.mkdir, parents=True, exist_ok=True)
+    values = await asyncio.to_thread(_secrets, state)
     ups = await start_demo_upstreams()
     try:
         settings = demo_settings(state, ups, proxy_port, admin_port)
 
         async def prepare(services: Services) -> asyncio.Task[None]:
             await _first_sync(settings, services)
-            tokens = {k: ups.idp.issue(sub, audience=AUDIENCE, ttl_s=TOKEN_TTL_S)
-                      for k, sub in PEOPLE.items()}
+            tokens = {
+                k: ups.idp.issue(sub, audience=AUDIENCE, ttl_s=TOKEN_TTL_S)
+                for k, sub in PEOPLE.items()
+            }
             tokens["sync_bot"] = await asyncio.to_thread(_sync_bot_key, services.api_keys)
             path = state / "demo-tokens.json"
             path.write_text(json.dumps({**tokens, **values}, indent=2, ensure_ascii=False))
@@ -139,4 +141,3 @@ async def run_demo(state: Path, *, proxy_port: int = 8080, admin_port: int = 808
         await serve(settings, prepare=prepare)
     finally:
         await ups.close()
-

@@ -64,13 +64,23 @@ class Gateway:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(Path(sys.executable).parent / "wardgate"), *args],
-            capture_output=True, text=True, env=self.env, cwd=REPO, timeout=60,
+            capture_output=True,
+            text=True,
+            env=self.env,
+            cwd=REPO,
+            timeout=60,
         )
 
 
-def _wait_http(url: str, deadline_s: float = 20.0) -> None:
+def _wait_http(
+    url: str, proc: subprocess.Popen[bytes], log: Path, deadline_s: float = 20.0
+) -> None:
     stop = time.monotonic() + deadline_s
     while time.monotonic() < stop:
+        if proc.poll() is not None:
+            raise RuntimeError(
+                f"wardgate exited with {proc.returncode}:\n{log.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return
@@ -92,7 +102,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     recorder = Recorder()
     idps: list[DemoIdP] = []
 
-    def idp_app(url: str):  # noqa: ANN202 - aiohttp app factory
+    def idp_app(url: str):
         idps.append(DemoIdP(url))
         return make_idp_app(idps[0])
 
@@ -109,16 +119,29 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     proxy_port, admin_port = free_port(), free_port()
     db_url = f"sqlite:///{tmp}/e2e.db"
     config = {
-        "listen": {"proxy_host": "127.0.0.1", "proxy_port": proxy_port,
-                   "admin_host": "127.0.0.1", "admin_port": admin_port},
+        "listen": {
+            "proxy_host": "127.0.0.1",
+            "proxy_port": proxy_port,
+            "admin_host": "127.0.0.1",
+            "admin_port": admin_port,
+        },
         "upstreams": {
             "crm": {"base_url": crm.url, "prefix": "/crm", "timeout_s": 1.5},
             "erp": {"base_url": erp.url, "prefix": "/erp", "kind": "soap"},
-            "down": {"base_url": f"http://127.0.0.1:{_closed_port()}", "prefix": "/down",
-                     "connect_timeout_s": 1},
+            "down": {
+                "base_url": f"http://127.0.0.1:{_closed_port()}",
+                "prefix": "/down",
+                "connect_timeout_s": 1,
+            },
         },
-        "issuers": [{"issuer": idp.url, "jwks_url": f"{idp.url}/jwks.json",
-                     "audience": AUDIENCE, "algorithms": ["RS256"]}],
+        "issuers": [
+            {
+                "issuer": idp.url,
+                "jwks_url": f"{idp.url}/jwks.json",
+                "audience": AUDIENCE,
+                "algorithms": ["RS256"],
+            }
+        ],
         "policy": {"dir": str(policies)},
         "limits": {"max_request_body": 64 * 1024, "max_filtered_response": 8 * 1024 * 1024},
         "database_url": db_url,
@@ -128,20 +151,34 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     }
     config_path = tmp / "wardgate.yaml"
     config_path.write_text(yaml.safe_dump(config))
-    env = {**os.environ, "WARDGATE_HR_SECRET": HR_SECRET, "WARDGATE_SCIM_TOKEN": SCIM_TOKEN,
-           "WARDGATE_FIELD_HASH_KEY": "e2e-hash-key"}
-    gw = Gateway(f"http://127.0.0.1:{proxy_port}", f"http://127.0.0.1:{admin_port}",
-                 idps[0], recorder, config_path, db_url, env)
+    env = {
+        **os.environ,
+        "WARDGATE_HR_SECRET": HR_SECRET,
+        "WARDGATE_SCIM_TOKEN": SCIM_TOKEN,
+        "WARDGATE_FIELD_HASH_KEY": "e2e-field-hash-key-0123456789",
+    }
+    gw = Gateway(
+        f"http://127.0.0.1:{proxy_port}",
+        f"http://127.0.0.1:{admin_port}",
+        idps[0],
+        recorder,
+        config_path,
+        db_url,
+        env,
+    )
     synced = gw.cli("sync", "--config", str(config_path))
     assert synced.returncode == 0, synced.stderr + synced.stdout
     log = (tmp / "gateway.log").open("w")
     proc = subprocess.Popen(
         [str(Path(sys.executable).parent / "wardgate"), "serve", "--config", str(config_path)],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(f"{gw.url}/healthz")
-        _wait_http(f"{gw.admin_url}/healthz")
+        _wait_http(f"{gw.url}/healthz", proc, tmp / "gateway.log")
+        _wait_http(f"{gw.admin_url}/healthz", proc, tmp / "gateway.log")
         yield gw
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -174,5 +211,5 @@ def raw_request(gateway: Gateway, request: bytes) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
-def run(coro):  # noqa: ANN001, ANN201 - small helper for sync tests
+def run(coro):
     return asyncio.run(coro)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from gateway.apikeys import split_key
 from tests.e2e.conftest import Gateway, raw_request
 
 CORPUS = Path(__file__).parent.parent / "routing" / "denied_spellings.txt"
@@ -21,9 +23,12 @@ def test_sales_reads_customers_and_upstream_sees_wardgate_identity(gateway: Gate
     gateway.recorder.clear()
     r = client.get(
         "/crm/api/customers?page=2&page_size=3",
-        headers={**gateway.auth("sales01"), "X-Wardgate-Subject": "officer01",
-                 "X-Wardgate-Roles": "officer", "X-Forwarded-For": "10.9.9.9",
-                 "X-API-Key": "wgk_fake_fake"},
+        headers={
+            **gateway.auth("sales01"),
+            "X-Wardgate-Subject": "officer01",
+            "X-Wardgate-Roles": "officer",
+            "X-Forwarded-For": "10.9.9.9",
+        },
     )
     assert r.status_code == 200, r.text
     body = r.json()
@@ -37,6 +42,39 @@ def test_sales_reads_customers_and_upstream_sees_wardgate_identity(gateway: Gate
     assert seen.header("authorization") is None and seen.header("x-api-key") is None
 
 
+def test_api_key_from_the_cli_works_and_stays_with_wardgate(gateway: Gateway, client):
+    made = gateway.cli(
+        "keys",
+        "create",
+        "e2e bot",
+        "--subject",
+        "e2e-bot",
+        "--role",
+        "tester",
+        "--config",
+        str(gateway.config),
+    )
+    assert made.returncode == 0, made.stderr
+    key = next(w for w in made.stdout.split() if w.startswith("wgk_"))
+    gateway.recorder.clear()
+    r = client.get("/crm/echo", headers={"X-API-Key": key})
+    assert r.status_code == 200, r.text
+    seen = gateway.recorder.last("crm")
+    assert seen.header("x-api-key") is None
+    assert seen.header("x-wardgate-subject") == "e2e-bot"
+    key_id = split_key(key)[0]  # type: ignore[index]
+    revoked = gateway.cli(
+        "keys", "revoke", key_id, "--reason", "test over", "--config", str(gateway.config)
+    )
+    assert revoked.returncode == 0, revoked.stderr
+    deadline = time.monotonic() + 3
+    while client.get("/crm/echo", headers={"X-API-Key": key}).status_code == 200:
+        assert time.monotonic() < deadline, "a revoked key still works after 3 s"
+        time.sleep(0.1)
+    refused = client.get("/crm/echo", headers={"X-API-Key": key})
+    assert refused.json()["reason_id"] == "api_key_revoked"
+
+
 def test_sales_denied_admin_area_and_nothing_reaches_upstream(gateway: Gateway, client):
     gateway.recorder.clear()
     r = client.get("/crm/admin/users", headers=gateway.auth("sales01"))
@@ -47,17 +85,29 @@ def test_sales_denied_admin_area_and_nothing_reaches_upstream(gateway: Gateway, 
 
 
 def test_deny_by_default_for_roles_without_rules(gateway: Gateway, client):
-    r = client.post("/erp/soap", headers={**gateway.auth("sales01"), "Content-Type": "text/xml",
-                                          "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"'},
-                    content=_soap("GetInvoices"))
+    r = client.post(
+        "/erp/soap",
+        headers={
+            **gateway.auth("sales01"),
+            "Content-Type": "text/xml",
+            "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
+        },
+        content=_soap("GetInvoices"),
+    )
     assert r.status_code == 403
     assert r.json()["reason_id"] == "no_matching_rule"
 
 
 def test_finance_reads_invoices_over_soap(gateway: Gateway, client):
-    r = client.post("/erp/soap", headers={**gateway.auth("finance01"), "Content-Type": "text/xml",
-                                          "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"'},
-                    content=_soap("GetInvoices"))
+    r = client.post(
+        "/erp/soap",
+        headers={
+            **gateway.auth("finance01"),
+            "Content-Type": "text/xml",
+            "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
+        },
+        content=_soap("GetInvoices"),
+    )
     assert r.status_code == 200, r.text
     assert b"<erp:Invoice>" in r.content or b"Invoice>" in r.content
 
@@ -89,10 +139,11 @@ def test_bad_tokens_refused_end_to_end(gateway: Gateway, client, claims, reason)
 
 
 def test_tampered_token_refused(gateway: Gateway, client):
-    header, payload, sig = gateway.token("sales01").split(".")
+    header, _payload, sig = gateway.token("sales01").split(".")
     forged = gateway.token("officer01").split(".")[1]
-    r = client.get("/crm/api/customers",
-                   headers={"Authorization": f"Bearer {header}.{forged}.{sig}"})
+    r = client.get(
+        "/crm/api/customers", headers={"Authorization": f"Bearer {header}.{forged}.{sig}"}
+    )
     assert r.status_code == 401 and r.json()["reason_id"] == "token_invalid"
 
 
@@ -110,15 +161,16 @@ def test_no_spelling_of_a_denied_path_reaches_upstream(gateway: Gateway, spellin
     status, body = raw_request(
         gateway,
         f"GET {spelling} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
-        "Connection: close\r\n\r\n".encode("latin-1"),
+        "Connection: close\r\n\r\n".encode(),
     )
     assert status in (400, 403, 404), (spelling, status, body[:200])
     assert not [r for r in gateway.recorder.requests("crm") if "admin" in r.path.lower()]
 
 
 def test_method_override_refused(gateway: Gateway, client):
-    r = client.get("/crm/echo", headers={**gateway.auth("tester"),
-                                         "X-HTTP-Method-Override": "DELETE"})
+    r = client.get(
+        "/crm/echo", headers={**gateway.auth("tester"), "X-HTTP-Method-Override": "DELETE"}
+    )
     assert r.status_code == 400 and r.json()["reason_id"] == "method_override_refused"
     r = client.get("/crm/echo?_method=DELETE", headers=gateway.auth("tester"))
     assert r.status_code == 400
@@ -128,9 +180,15 @@ def test_hop_by_hop_headers_dropped_both_ways(gateway: Gateway, client):
     gateway.recorder.clear()
     r = client.post(
         "/crm/echo?x=1",
-        headers={**gateway.auth("tester"), "Connection": "keep-alive, X-Secret-Hop",
-                 "X-Secret-Hop": "1", "Keep-Alive": "timeout=5", "TE": "trailers",
-                 "Proxy-Authorization": "Basic abc", "X-Custom": "kept"},
+        headers={
+            **gateway.auth("tester"),
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "1",
+            "Keep-Alive": "timeout=5",
+            "TE": "trailers",
+            "Proxy-Authorization": "Basic abc",
+            "X-Custom": "kept",
+        },
         content=b'{"a": 1}',
     )
     assert r.status_code == 200, r.text
