@@ -42,19 +42,21 @@ def bump_seq(session: Session) -> int:
 
 
 class Changes:
-    """One transaction's changes to people, all stamped with one ``change_seq`` and ``cause``."""
+    """One transaction's changes to people, all stamped with one ``change_seq`` and ``cause``.
 
-    def __init__(self, session: Session, cause: str, at: datetime | None = None) -> None:
+    Create it first thing in the transaction: it takes the change counter's row lock
+    before any person row is locked, so writers always lock in the same order (no deadlock).
+    """
+
+    def __init__(self, session: Session, cause: str) -> None:
         self.session = session
         self.cause = cause
-        self.at = at or utcnow()
+        self.at = utcnow()
         self.touched: set[str] = set()
         self.revoked: set[str] = set()  # subjects whose access ended in this transaction
-        self._seq: int | None = None
+        self._seq = bump_seq(session)
 
     def touch(self, person: Person) -> None:
-        if self._seq is None:
-            self._seq = bump_seq(self.session)
         person.change_seq = self._seq
         person.updated_at = self.at
         self.touched.add(person.subject)

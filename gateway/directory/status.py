@@ -75,6 +75,9 @@ class PeopleStatus:
         self._entries: dict[str, _Entry] = {}
         self._seq = 0
         self._wake = asyncio.Event()
+        # one refresh at a time: an older read applied after a newer one would resurrect
+        # a revoked person until their next change
+        self._refreshing = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._redis: Redis | None = None
 
@@ -123,9 +126,10 @@ class PeopleStatus:
 
     async def refresh(self) -> None:
         """Read every person changed since the last refresh into the map."""
-        seq, changed = await asyncio.to_thread(self._load_since, self._seq)
-        self._entries.update(changed)
-        self._seq = max(self._seq, seq)
+        async with self._refreshing:
+            seq, changed = await asyncio.to_thread(self._load_since, self._seq)
+            self._entries.update(changed)
+            self._seq = max(self._seq, seq)
         if self._roles is not None:
             self._roles.observe(self._seq)
 

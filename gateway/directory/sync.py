@@ -20,7 +20,7 @@ import structlog
 from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session
 
-from gateway.directory.changes import REVOKED_STATUSES, Changes
+from gateway.directory.changes import REVOKED_STATUSES, Changes, bump_seq
 from gateway.directory.model import DirectoryPerson, DirectorySnapshot, DirectorySource, Grant
 from gateway.directory.settings import DirectorySettings
 from gateway.directory.status import PeopleStatus
@@ -273,6 +273,7 @@ class SyncRunner:
     async def _mark_stale(self, exc: Exception) -> None:
         def mark() -> None:
             with Session(self._engine) as session, session.begin():
+                bump_seq(session)  # the writers' lock order: counter first, then people
                 session.execute(
                     update(Person).where(Person.source == self._source.name).values(stale=True)
                 )

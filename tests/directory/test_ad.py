@@ -9,7 +9,14 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.directory.ldap import IN_CHAIN, Entry, LdapSource, ad_disabled, in_chain_filter
+from gateway.directory.ldap import (
+    IN_CHAIN,
+    Entry,
+    LdapSource,
+    ad_disabled,
+    entry_status,
+    in_chain_filter,
+)
 from gateway.directory.settings import LdapSettings, RoleRule
 
 BASE = "DC=corp,DC=example,DC=com"
@@ -126,3 +133,24 @@ def test_ad_change_marker_follows_usn_changed() -> None:
     before = source.changes_marker()
     recorded.groups = [Entry(group.dn, {"usnchanged": [b"1001"]})]
     assert source.changes_marker() != before
+
+
+@pytest.mark.parametrize(
+    ("value", "status"),
+    [
+        (b"Terminated", "disabled"),
+        (b"ON LEAVE", "disabled"),
+        (b"Active", "active"),
+        (None, "active"),
+    ],
+)
+def test_status_attribute_of_other_directories(value: bytes | None, status: str) -> None:
+    settings = LdapSettings(
+        url="ldap://dir1",
+        user_base=USERS,
+        group_base=GROUPS,
+        status_attribute="employeeStatus",
+        disabled_values=["terminated", "on leave"],
+    )
+    entry = Entry(f"uid=x,{USERS}", {"employeestatus": [value]} if value else {})
+    assert entry_status(entry, settings, NOW) == status

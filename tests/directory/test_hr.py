@@ -238,3 +238,19 @@ async def test_garbage_signatures_and_huge_bodies_are_refused_cleanly(hr: AdminS
     assert [a.status_code for a in answers] == [401] * 5
     assert huge.status_code == 413 and huge.json()["reason_id"] == "request_body_too_large"
     assert hr.people.refusal("sales10", None) is None
+
+
+async def test_the_same_event_delivered_twice_at_once_is_applied_once(hr: AdminServer) -> None:
+    raw, headers = signed({"id": "ev-13", "type": "terminated", "subject": "sales11"})
+    async with httpx.AsyncClient(base_url=hr.url) as client:
+        answers = await asyncio.gather(
+            *(client.post("/hr/events", content=raw, headers=headers) for _ in range(4))
+        )
+
+    assert sorted(a.json()["status"] for a in answers) == [
+        "applied",
+        "duplicate",
+        "duplicate",
+        "duplicate",
+    ]
+    assert hr.people.refusal("sales11", None) == "person_revoked"
