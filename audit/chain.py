@@ -68,7 +68,7 @@ HASHED_FIELDS: tuple[str, ...] = (
 
 def rfc3339(value: datetime) -> str:
     """``2026-11-26T16:11:36.000123Z``: UTC, always with microseconds."""
-    return as_utc(value).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return as_utc(value).isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def canonical(prev_hash: str, seq: int, fields: Mapping[str, Any]) -> bytes:
@@ -85,40 +85,49 @@ def link(prev_hash: str, seq: int, event: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(prev_hash, seq, event)).hexdigest()
 
 
-def _text(value: str | None) -> str | None:
-    # PostgreSQL text cannot hold NUL; a client-chosen value must never fail a batch.
-    if value is None or "\x00" not in value:
-        return value
-    return value.replace("\x00", "\ufffd")
+def _s(value: object) -> str | None:
+    # The database returns text; a non-str value must hash as the text it will be stored as.
+    return value if value is None or type(value) is str else str(value)
 
 
 def event_fields(event: AuditEvent, chain_id: str) -> dict[str, Any]:
     """An event as the values the database will hand back (so the hash survives storage)."""
     return {
         "chain_id": chain_id,
-        "id": _text(event.id),
-        "request_id": _text(event.request_id),
+        "id": _s(event.id),
+        "request_id": _s(event.request_id),
         "time": as_utc(event.time),
-        "subject": _text(event.subject),
-        "roles": [_text(r) for r in event.roles],
-        "auth_method": _text(event.auth_method),
-        "client_addr": _text(event.client_addr),
-        "user_agent": _text(event.user_agent),
-        "upstream": _text(event.upstream),
-        "entity": _text(event.entity),
-        "method": _text(event.method),
-        "path": _text(event.path),
-        "decision": _text(event.decision),
-        "reason_id": _text(event.reason_id),
-        "matched_rule": _text(event.matched_rule),
+        "subject": _s(event.subject),
+        "roles": [_s(r) for r in event.roles],
+        "auth_method": _s(event.auth_method),
+        "client_addr": _s(event.client_addr),
+        "user_agent": _s(event.user_agent),
+        "upstream": _s(event.upstream),
+        "entity": _s(event.entity),
+        "method": _s(event.method),
+        "path": _s(event.path),
+        "decision": _s(event.decision),
+        "reason_id": _s(event.reason_id),
+        "matched_rule": _s(event.matched_rule),
         "status": int(event.status),
         "records": int(event.records),
-        "fields_masked": [_text(f) for f in event.fields_masked],
-        "pii_hits": {str(_text(k)): int(v) for k, v in event.pii_hits.items()},
+        "fields_masked": [_s(f) for f in event.fields_masked],
+        "pii_hits": {str(k): int(v) for k, v in event.pii_hits.items()},
         "request_bytes": int(event.request_bytes),
         "response_bytes": int(event.response_bytes),
         "latency_ms": float(event.latency_ms),
     }
+
+
+def _without_nul(value: Any) -> Any:
+    # PostgreSQL text cannot hold NUL; a client-chosen value must never fail a batch.
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): v for k, v in value.items()}
+    return value
 
 
 def new_chain_id(instance_id: str | None) -> str:
@@ -248,10 +257,14 @@ class Chain:
     def append(self, event: AuditEvent) -> dict[str, Any]:
         """The database row for ``event`` as the next link of the chain."""
         row = event_fields(event, self.chain_id)
-        self.seq += 1
-        row["seq"] = self.seq
-        row["prev_hash"] = self.tip
-        row["hash"] = self.tip = link(self.tip, self.seq, row)
+        seq = self.seq + 1
+        data = canonical(self.tip, seq, row)
+        if b"\\u0000" in data:  # rare: a NUL somewhere; store U+FFFD instead
+            row = {name: _without_nul(value) for name, value in row.items()}
+            data = canonical(self.tip, seq, row)
+        row["seq"], row["prev_hash"] = seq, self.tip
+        row["hash"] = self.tip = hashlib.sha256(data).hexdigest()
+        self.seq = seq
         return row
 
     def checkpoint_due(self) -> bool:

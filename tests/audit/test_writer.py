@@ -228,3 +228,18 @@ async def test_close_with_callers_blocked_on_a_full_queue_loses_none_of_them(
     await writer.close()
     await asyncio.gather(*callers)
     assert count(engine) == 40 == writer.written
+
+
+async def test_odd_values_are_stored_as_text_and_the_chain_still_verifies(
+    engine: Engine, settings: AuditSettings
+) -> None:
+    odd = make_event(1, subject=12345, roles=("a\x00b",), pii_hits={"e\x00": 2}, latency_ms=3)
+    writer = AuditWriter(settings, engine)
+    await writer.start()
+    await writer.record(odd)
+    await writer.close()
+    with engine.connect() as conn:
+        row = conn.execute(select(events_table)).one()
+    assert (row.subject, row.roles, row.pii_hits) == ("12345", ["a\ufffdb"], {"e\ufffd": 2})
+    assert row.latency_ms == 3.0
+    assert verify(engine).ok
