@@ -7,7 +7,6 @@ the people of ``tests/e2e/directory.yaml`` synced in before it starts.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import signal
@@ -16,8 +15,10 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -54,6 +55,7 @@ class Gateway:
     config: Path
     db_url: str
     env: dict[str, str]
+    process: subprocess.Popen[bytes] | None = None
 
     def token(self, subject: str, **kw: object) -> str:
         return self.idp.issue(subject, audience=AUDIENCE, **kw)  # type: ignore[arg-type]
@@ -96,9 +98,19 @@ def _closed_port() -> int:
         return int(sock.getsockname()[1])  # closed again when the block ends: nobody listens
 
 
+@dataclass
+class Upstreams:
+    """The demo CRM, ERP and IdP on loopback, shared by every gateway of the session."""
+
+    crm: str
+    erp: str
+    idp_url: str
+    idp: DemoIdP
+    recorder: Recorder
+
+
 @pytest.fixture(scope="session")
-def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
-    tmp = tmp_path_factory.mktemp("e2e")
+def upstreams() -> Iterator[Upstreams]:
     recorder = Recorder()
     idps: list[DemoIdP] = []
 
@@ -111,13 +123,47 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         ServerThread(lambda: make_erp_app(recorder)).start(),
         ServerThread(idp_app).start(),
     ]
-    crm, erp, idp = servers
+    try:
+        yield Upstreams(servers[0].url, servers[1].url, servers[2].url, idps[0], recorder)
+    finally:
+        for server in servers:
+            server.stop()
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = (
+            deep_merge(out[key], value)
+            if isinstance(value, dict) and isinstance(out.get(key), dict)
+            else value
+        )
+    return out
+
+
+@contextmanager
+def launch_gateway(
+    tmp: Path,
+    ups: Upstreams,
+    *,
+    overrides: dict[str, Any] | None = None,
+    extra_rules: str = TEST_RULES,
+    directory: Path = HERE / "directory.yaml",
+    sync: bool = True,
+) -> Iterator[Gateway]:
+    """Start ``wardgate serve`` with the demo policies (+ ``extra_rules``) in ``tmp``.
+
+    ``overrides`` is merged into the settings (e.g. a PostgreSQL ``database_url``, a
+    ``redis_url``, or ``policy.dir`` of a policy folder the test prepared). Several gateways
+    may run at once; each gets its own ports, spool and log (``tmp/gateway.log``).
+    """
+    tmp.mkdir(parents=True, exist_ok=True)
     policies = tmp / "policies"
-    shutil.copytree(REPO / "policies", policies, ignore=shutil.ignore_patterns("tests"))
-    with (policies / "policy.csv").open("a") as rules:
-        rules.write(TEST_RULES)
+    if not policies.exists():
+        shutil.copytree(REPO / "policies", policies, ignore=shutil.ignore_patterns("tests"))
+        with (policies / "policy.csv").open("a") as rules:
+            rules.write(extra_rules)
     proxy_port, admin_port = free_port(), free_port()
-    db_url = f"sqlite:///{tmp}/e2e.db"
     config = {
         "listen": {
             "proxy_host": "127.0.0.1",
@@ -126,8 +172,8 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
             "admin_port": admin_port,
         },
         "upstreams": {
-            "crm": {"base_url": crm.url, "prefix": "/crm", "timeout_s": 1.5},
-            "erp": {"base_url": erp.url, "prefix": "/erp", "kind": "soap"},
+            "crm": {"base_url": ups.crm, "prefix": "/crm", "timeout_s": 1.5},
+            "erp": {"base_url": ups.erp, "prefix": "/erp", "kind": "soap"},
             "down": {
                 "base_url": f"http://127.0.0.1:{_closed_port()}",
                 "prefix": "/down",
@@ -136,19 +182,20 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
         },
         "issuers": [
             {
-                "issuer": idp.url,
-                "jwks_url": f"{idp.url}/jwks.json",
+                "issuer": ups.idp_url,
+                "jwks_url": f"{ups.idp_url}/jwks.json",
                 "audience": AUDIENCE,
                 "algorithms": ["RS256"],
             }
         ],
         "policy": {"dir": str(policies)},
         "limits": {"max_request_body": 64 * 1024, "max_filtered_response": 8 * 1024 * 1024},
-        "database_url": db_url,
-        "audit": {"spool_dir": str(tmp / "spool"), "instance_id": "e2e"},
-        "directory": {"source": "file", "file": str(HERE / "directory.yaml")},
+        "database_url": f"sqlite:///{tmp}/e2e.db",
+        "audit": {"spool_dir": str(tmp / "spool"), "instance_id": f"e2e-{tmp.name}"},
+        "directory": {"source": "file", "file": str(directory)},
         "log": {"format": "json", "level": "info"},
     }
+    config = deep_merge(config, overrides or {})
     config_path = tmp / "wardgate.yaml"
     config_path.write_text(yaml.safe_dump(config))
     env = {
@@ -160,37 +207,44 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Gateway]:
     gw = Gateway(
         f"http://127.0.0.1:{proxy_port}",
         f"http://127.0.0.1:{admin_port}",
-        idps[0],
-        recorder,
+        ups.idp,
+        ups.recorder,
         config_path,
-        db_url,
+        config["database_url"],
         env,
     )
-    synced = gw.cli("sync", "--config", str(config_path))
-    assert synced.returncode == 0, synced.stderr + synced.stdout
-    log = (tmp / "gateway.log").open("w")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "wardgate"), "serve", "--config", str(config_path)],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        _wait_http(f"{gw.url}/healthz", proc, tmp / "gateway.log")
-        _wait_http(f"{gw.admin_url}/healthz", proc, tmp / "gateway.log")
-        yield gw
-    finally:
-        proc.send_signal(signal.SIGTERM)
+    if sync:
+        synced = gw.cli("sync", "--config", str(config_path))
+        assert synced.returncode == 0, synced.stderr + synced.stdout
+    log_path = tmp / "gateway.log"
+    with log_path.open("a") as log:
+        proc = subprocess.Popen(
+            [str(Path(sys.executable).parent / "wardgate"), "serve", "--config", str(config_path)],
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        gw.process = proc
         try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
-        for server in servers:
-            server.stop()
-        if proc.returncode not in (0, -signal.SIGTERM):
-            print((tmp / "gateway.log").read_text()[-5000:])
+            _wait_http(f"{gw.url}/healthz", proc, log_path)
+            _wait_http(f"{gw.admin_url}/healthz", proc, log_path)
+            yield gw
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+                try:
+                    proc.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iterator[Gateway]:
+    """The session's shared gateway: demo policies + TEST_RULES, SQLite, file directory."""
+    with launch_gateway(tmp_path_factory.mktemp("e2e"), upstreams) as gw:
+        yield gw
 
 
 @pytest.fixture()
@@ -209,7 +263,3 @@ def raw_request(gateway: Gateway, request: bytes) -> tuple[int, bytes]:
             data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), body
-
-
-def run(coro):
-    return asyncio.run(coro)
