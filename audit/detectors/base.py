@@ -96,6 +96,8 @@ class Context:
     usual_hour: bool  # the person often works at this local hour
     scale: Callable[[str], float]  # detector name → threshold multiplier for this person
     active_past_days: tuple[int, ...]  # indices of past days on which the person read anything
+    median_day: float  # median records of this entity per active past day (0 if none)
+    mad_day: float  # median absolute deviation of the same
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.detectors.base import Context, Finding, plural, robust_z
+from audit.detectors.base import Context, Finding, plural
 from audit.detectors.config import BaselineConfig
 
 
@@ -20,26 +20,17 @@ class BaselineDetector:
 
     def __init__(self, config: BaselineConfig) -> None:
         self._cfg = config
-        self._cache: dict[tuple[str, str], tuple[int, float, float, int]] = {}
 
     def check(self, ctx: Context) -> Sequence[Finding]:
         today = ctx.days[-1]
         scale = ctx.scale(self.name)
-        if today < self._cfg.floor * scale:
+        if today < self._cfg.floor * scale or len(ctx.active_past_days) < self._cfg.learning_days:
             return ()
-        obs = ctx.obs
-        key = (obs.subject, obs.entity)
-        cached = self._cache.get(key)
-        if cached is None or cached[0] != ctx.local.day:
-            active = ctx.active_past_days
-            if len(active) < self._cfg.learning_days:
-                return ()
-            _, med, mad = robust_z(0, [ctx.days[i] for i in active])
-            cached = self._cache[key] = (ctx.local.day, med, mad, len(active))
-        _, med, mad, n_days = cached
+        med, mad = ctx.median_day, ctx.mad_day
         z = (today - med) / max(1.4826 * mad, 0.1 * med, 1.0)
         if z < self._cfg.z * scale:
             return ()
+        obs = ctx.obs
         return (
             Finding(
                 detector=self.name,
@@ -51,6 +42,11 @@ class BaselineDetector:
                     f"{obs.subject} read {plural(today)} {obs.entity} records today; their "
                     f"30-day median is {plural(med)} a day (z-score {z:.1f})"
                 ),
-                evidence={"median": med, "mad": mad, "z": round(z, 2), "active_days": n_days},
+                evidence={
+                    "median": med,
+                    "mad": mad,
+                    "z": round(z, 2),
+                    "active_days": len(ctx.active_past_days),
+                },
             ),
         )

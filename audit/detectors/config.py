@@ -100,16 +100,25 @@ class CrawlConfig(DetectorBase):
     severity: Severity = "high"
     action: Action = "throttle"
     window: Duration = 3600
-    pages: int = Field(20, ge=2, description="pages beyond the first in one window")
+    pages: int = Field(15, ge=2, description="deep pages (see depth) in one window")
+    depth: int = Field(5, ge=1, le=1000, description="page index from which a page is deep")
     records: int = Field(2000, ge=1, description="records on paginated calls in one window")
     params: list[str] = Field(
         default_factory=lambda: ["page", "offset", "skip", "start", "from", "$skip", "cursor"]
     )
+    size_params: list[str] = Field(
+        default_factory=lambda: ["page_size", "limit", "size", "per_page", "$top", "top"]
+    )
+    default_page_size: int = Field(50, ge=1, description="for offsets sent without a size")
+    exempt_roles: list[str] = Field(default_factory=list, description="e.g. sync bots")
 
 
 class OffHoursConfig(DetectorBase):
     window: Duration = 3600
     records: int = Field(500, ge=1, description="records read off hours in one window")
+    personal_factor: float = Field(
+        3.0, ge=1, description="or this many times the person's usual hourly pace"
+    )
     usual_days: int = Field(4, ge=1, description="days seen at an hour that make it usual")
     exempt_roles: list[str] = Field(default_factory=list)
 

@@ -9,7 +9,9 @@ from audit.detectors.config import OffHoursConfig, WorkingHours
 
 
 class OffHoursDetector:
-    """Fires on ``records`` or more read off hours within ``window``.
+    """Fires on ``records`` or more read off hours within ``window`` — or, for people who read
+    more by day, ``personal_factor`` times their usual hourly pace (30-day median day spread
+    over the working hours), whichever is higher.
 
     Off hours are outside the configured working hours and weekdays in the deployment time
     zone, unless the person has worked at that local hour on ``usual_days`` days recently.
@@ -23,6 +25,7 @@ class OffHoursDetector:
         self._exempt = frozenset(config.exempt_roles)
         self._start, self._end = hours.start, hours.end
         self._weekdays = hours.weekday_numbers()
+        self._day_hours = hours.end - hours.start
 
     def is_off_hours(self, hour: int, weekday: int) -> bool:
         return weekday not in self._weekdays or not self._start <= hour < self._end
@@ -33,7 +36,10 @@ class OffHoursDetector:
     def check(self, ctx: Context) -> Sequence[Finding]:
         if ctx.off_records is None or ctx.usual_hour or self.is_exempt(ctx.obs.roles):
             return ()
-        if ctx.off_records < self._cfg.records * ctx.scale(self.name):
+        # Someone who reads a lot by day may work late at their usual pace.
+        usual_rate = self._cfg.personal_factor * ctx.median_day / self._day_hours
+        limit = max(self._cfg.records, usual_rate * self._cfg.window / 3600)
+        if ctx.off_records < limit * ctx.scale(self.name):
             return ()
         obs, local = ctx.obs, ctx.local
         return (

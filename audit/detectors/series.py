@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from audit.detectors.base import HISTORY_DAYS, Context, LocalTime, Need, Observation
+from audit.detectors.base import (
+    HISTORY_DAYS,
+    Context,
+    LocalTime,
+    Need,
+    Observation,
+    robust_z,
+)
 from audit.detectors.config import DetectionConfig
-from audit.detectors.crawl import page_position
+from audit.detectors.crawl import page_index
 from audit.detectors.off_hours import OffHoursDetector
 from audit.detectors.volume import WINDOW_BUCKETS, VolumeDetector
 
@@ -51,8 +58,8 @@ class SeriesPlan:
         self._off = d.off_hours if d.off_hours.enabled else None
         self._hours = OffHoursDetector(d.off_hours, config.working_hours)
         self._habits = HourHabits(d.off_hours.usual_days)
-        # Past days do not change during a day: their active-day indices are cached.
-        self._active: dict[str, tuple[int, tuple[int, ...]]] = {}
+        # Past days do not change during a day: each person's history is computed once a day.
+        self._history: dict[tuple[str, str], tuple[int, tuple[int, ...], float, float]] = {}
 
     def needs(self, obs: Observation, local: LocalTime, offset_s: int) -> list[Need]:
         """The series to bump, in the order ``context`` reads them back."""
@@ -64,11 +71,11 @@ class SeriesPlan:
         needs.append(Need(f"d|{who}|{obs.entity}", 86400, DAY_BUCKETS, n, offset_s))
         needs.append(Need(f"d|{who}|*", 86400, DAY_BUCKETS, n, offset_s))
         if self._crawl is not None:
-            position = page_position(obs.query, self._crawl.params)
-            if position is not None:
+            index = page_index(obs.query, self._crawl)
+            if index is not None:
                 collection = f"{obs.upstream}:{obs.path}"
                 bucket = self._crawl.window // WINDOW_BUCKETS
-                deeper = 1 if position > 0 else 0
+                deeper = 1 if index >= self._crawl.depth else 0
                 needs.append(Need(f"cp|{who}|{collection}", bucket, WINDOW_BUCKETS, deeper))
                 needs.append(Need(f"cr|{who}|{collection}", bucket, WINDOW_BUCKETS, n))
         if self._off is not None and self._hours.is_off_hours(local.hour, local.weekday):
@@ -97,24 +104,38 @@ class SeriesPlan:
             else:
                 off_records = sum(values)
         usual = self._habits.seen(obs.subject, local) if obs.records else False
-        days_all = readings[nw + 1]
-        active = self._active.get(obs.subject)
-        if active is None or active[0] != local.day:
-            if len(self._active) > 100_000:
-                self._active.clear()
-            past = tuple(i for i, n in enumerate(days_all[:-1]) if n)
-            active = self._active[obs.subject] = (local.day, past)
+        days, days_all = readings[nw], readings[nw + 1]
+        key = (obs.subject, obs.entity)
+        history = self._history.get(key)
+        if history is None or history[0] != local.day:
+            if len(self._history) > 200_000:
+                self._history.clear()
+            history = self._history[key] = (local.day, *personal_history(days, days_all))
         return Context(
             obs=obs,
             local=local,
             departing=departing,
             windows=windows,
-            days=readings[nw],
+            days=days,
             days_all=days_all,
             crawl_pages=crawl_pages,
             crawl_records=crawl_records,
             off_records=off_records,
             usual_hour=usual,
             scale=scale,
-            active_past_days=active[1],
+            active_past_days=history[1],
+            median_day=history[2],
+            mad_day=history[3],
         )
+
+
+def personal_history(days: list[int], days_all: list[int]) -> tuple[tuple[int, ...], float, float]:
+    """(active past days, median, MAD) of a person's daily records of one entity.
+
+    Only days on which the person read anything count, so weekends and leave do not drag
+    the median to zero."""
+    active = tuple(i for i, n in enumerate(days_all[:-1]) if n)
+    if not active:
+        return active, 0.0, 0.0
+    _, med, mad = robust_z(0, [days[i] for i in active])
+    return active, med, mad

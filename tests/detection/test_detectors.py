@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from audit.detect import ExportGuard, Verdict
-from audit.detectors.crawl import page_position
+from audit.detectors.config import CrawlConfig
+from audit.detectors.crawl import page_index
 from tests.detection.conftest import WEDNESDAY_10H as T
 from tests.detection.conftest import (
     WEEKDAYS_BEFORE_25,
@@ -83,19 +84,21 @@ async def test_peer_needs_enough_peers(make_guard: GuardFactory) -> None:
 
 
 @pytest.mark.parametrize(
-    ("query", "position"),
+    ("query", "index"),
     [
         ({"page": "1"}, 0),
         ({"page": "7"}, 6),
         ({"offset": "0"}, 0),
-        ({"offset": "700"}, 700),
-        ({"cursor": "abc"}, 1),
-        ({"page": "x"}, 1),  # unparseable positions still count
+        ({"offset": "700", "limit": "100"}, 7),
+        ({"offset": "700"}, 14),  # no size sent: the default page size of 50
+        ({"skip": "40", "$top": "20"}, 2),
+        ({"cursor": "abc"}, 5),  # unknown depth counts as deep
+        ({"page": "x"}, 5),  # so does an unparseable position
         ({"q": "zhang"}, None),
     ],
 )
-def test_page_position(query: dict[str, str], position: int | None) -> None:
-    assert page_position(query, ["page", "offset", "cursor"]) == position
+def test_page_index(query: dict[str, str], index: int | None) -> None:
+    assert page_index(query, CrawlConfig(depth=5)) == index
 
 
 async def test_crawl_page_after_page_is_throttled_at_the_page_that_crosses(
@@ -103,27 +106,30 @@ async def test_crawl_page_after_page_is_throttled_at_the_page_that_crosses(
 ) -> None:
     guard = make_guard()
     actions = []
-    for page in range(1, 20):
+    for page in range(1, 23):
         query = {"page": str(page), "page_size": "100"}
         actions.append((await guard.observe(obs(T + page * 30, 100, query=query))).action)
-    # 15 continuation pages and >= 1,500 records: page 16 is refused
-    assert actions[:15] == ["none"] * 15 and actions[15] == "throttle"
+    # pages 6 to 20 are 15 deep pages, with >= 1,500 records: page 20 is refused
+    assert actions[:19] == ["none"] * 19 and actions[19] == "throttle"
 
 
 async def test_crawl_by_offset_walked_slowly_still_adds_up(make_guard: GuardFactory) -> None:
     guard = make_guard()
     verdicts = [
         await guard.observe(obs(T + i * 200, 100, query={"offset": str(i * 100), "limit": "100"}))
-        for i in range(17)
+        for i in range(20)
     ]
     assert verdicts[-1].action == "throttle"
     assert await detectors(verdicts[-1], guard) == {"crawl"}
 
 
-async def test_reloading_the_first_page_is_not_a_crawl(make_guard: GuardFactory) -> None:
+async def test_browsing_the_first_pages_again_and_again_is_not_a_crawl(
+    make_guard: GuardFactory,
+) -> None:
     guard = make_guard()
-    for i in range(18):
-        assert (await guard.observe(obs(T + i * 60, 100, query={"page": "1"}))).action == "none"
+    for i in range(19):
+        query = {"page": str(1 + i % 5)}
+        assert (await guard.observe(obs(T + i * 60, 100, query=query))).action == "none"
 
 
 async def test_crawl_on_two_collections_is_judged_per_collection(make_guard: GuardFactory) -> None:

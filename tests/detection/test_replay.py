@@ -52,8 +52,8 @@ def test_replay_prints_the_alerts_it_would_raise_on_the_events_clock(tmp_path: P
     assert result.exit_code == 0, result.output
     alerts = [orjson.loads(line) for line in result.stdout.splitlines()]
     assert [(a["detector"], a["subject"]) for a in alerts] == [("crawl", "sales07")]
-    # raised on the 16th page (15 continuation pages), on the events' own clock
-    assert alerts[0]["raised_at"] == "2026-11-25T02:16:00+00:00"
+    # raised on page 20 (pages 6 to 20 are 15 deep pages), on the events' own clock
+    assert alerts[0]["raised_at"] == "2026-11-25T02:20:00+00:00"
     assert alerts[0]["severity"] == "high" and "walked" in alerts[0]["explanation"]
 
 
