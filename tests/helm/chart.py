@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import subprocess
 from collections.abc import Iterator
@@ -92,3 +93,19 @@ def gateway_workload(manifests: list[dict[str, Any]]) -> dict[str, Any]:
         for m in manifests
         if m["kind"] in {"Deployment", "StatefulSet"} and m["metadata"]["name"] == "rel-wardgate"
     )
+
+
+def pod_environment(manifests: list[dict[str, Any]]) -> dict[str, str]:
+    """The variables the gateway container sees, resolved from the rendered Secret."""
+    data = find(manifests, "Secret", "rel-wardgate").get("data", {})
+    env = {}
+    for var in gateway_container(manifests)["env"]:
+        ref = var.get("valueFrom", {}).get("secretKeyRef")
+        if ref and ref["name"] == "rel-wardgate" and ref["key"] in data:
+            env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
+    return env
+
+
+def gateway_container(manifests: list[dict[str, Any]]) -> dict[str, Any]:
+    """The gateway container of the gateway workload."""
+    return gateway_workload(manifests)["spec"]["template"]["spec"]["containers"][0]

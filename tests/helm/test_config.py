@@ -6,7 +6,6 @@ drifts from ``gateway/settings.py`` fails here instead of crash-looping in a clu
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,14 @@ from gateway.settings import (
     UpstreamSettings,
     load_settings,
 )
-from tests.helm.chart import CHART, Helm, find, gateway_workload, wardgate_yaml
+from tests.helm.chart import (
+    CHART,
+    Helm,
+    find,
+    gateway_container,
+    pod_environment,
+    wardgate_yaml,
+)
 
 Manifests = list[dict[str, Any]]
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -129,21 +135,6 @@ def test_secrets_arrive_where_the_gateway_reads_them(
     assert settings.directory.ldap is not None
     assert settings.directory.ldap.password_env is not None
     assert env[settings.directory.ldap.password_env] == "ldap-password-value"
-
-
-def gateway_container(manifests: Manifests) -> dict[str, Any]:
-    return gateway_workload(manifests)["spec"]["template"]["spec"]["containers"][0]
-
-
-def pod_environment(manifests: Manifests) -> dict[str, str]:
-    """The variables the gateway container sees, resolved from the rendered Secret."""
-    data = find(manifests, "Secret", "rel-wardgate").get("data", {})
-    env = {}
-    for var in gateway_container(manifests)["env"]:
-        ref = var.get("valueFrom", {}).get("secretKeyRef")
-        if ref and ref["name"] == "rel-wardgate" and ref["key"] in data:
-            env[var["name"]] = base64.b64decode(data[ref["key"]]).decode()
-    return env
 
 
 def pod_settings(manifests: Manifests, tmp_path: Path) -> Settings:

@@ -25,8 +25,7 @@ import pytest
 from sqlalchemy import text
 
 from audit.store import make_engine
-from tests.helm.chart import REPO, Helm, find, gateway_workload
-from tests.helm.test_config import pod_environment
+from tests.helm.chart import REPO, Helm, find, gateway_workload, pod_environment
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.postgres
@@ -62,7 +61,7 @@ class Pod:
         )
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
     schema = f"wg_helm_{secrets.token_hex(6)}"
     admin = make_engine(PG_URL)
@@ -74,8 +73,10 @@ def pg_schema() -> Iterator[str]:
     admin.dispose()
 
 
-@pytest.fixture
-def pod(helm: Helm, pg_schema: str, tmp_path: Path) -> Pod:
+@pytest.fixture(scope="module")
+def pod(helm: Helm, pg_schema: str, tmp_path_factory: pytest.TempPathFactory) -> Pod:
+    """The release laid out on disk, its database migrated by the hook Job's container."""
+    tmp_path = tmp_path_factory.mktemp("pod")
     policy_files = sorted(p for p in (REPO / "policies").iterdir() if p.is_file())
     args = ["--set", "config.upstreams.crm.base_url=http://127.0.0.1:9"]
     args += ["--set", "config.upstreams.crm.prefix=/crm"]
@@ -111,13 +112,17 @@ def pod(helm: Helm, pg_schema: str, tmp_path: Path) -> Pod:
         "WARDGATE_LISTEN__ADMIN_HOST": "127.0.0.1",
         "WARDGATE_LISTEN__ADMIN_PORT": str(admin_port),
     }
-    return Pod(
+    pod = Pod(
         manifests,
         config,
         env,
         f"http://127.0.0.1:{proxy_port}",
         f"http://127.0.0.1:{admin_port}",
     )
+    job = Container(pod, find(manifests, "Job", "rel-wardgate-migrations"))
+    job.process.wait(timeout=60)
+    assert job.process.returncode == 0, job.output()
+    return pod
 
 
 class Container:
@@ -157,14 +162,7 @@ class Container:
         return self.log.read_text()
 
 
-def migrate(pod: Pod) -> None:
-    job = Container(pod, find(pod.manifests, "Job", "rel-wardgate-migrations"))
-    job.process.wait(timeout=60)
-    assert job.process.returncode == 0, job.output()
-
-
-def test_hook_then_gateway_pass_their_probes_and_stop_on_sigterm(pod: Pod) -> None:
-    migrate(pod)
+def test_gateway_passes_its_probes_and_stops_on_sigterm(pod: Pod) -> None:
     gateway = Container(pod, gateway_workload(pod.manifests))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
@@ -190,15 +188,14 @@ def test_hook_then_gateway_pass_their_probes_and_stop_on_sigterm(pod: Pod) -> No
 
 
 def test_sync_pod_applies_the_directory_and_stops_on_sigterm(pod: Pod) -> None:
-    migrate(pod)
     sync = Container(pod, find(pod.manifests, "Deployment", "rel-wardgate-sync"))
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
-        people = ""
-        while "sales02" not in people and time.monotonic() < deadline:
+        while "directory_synced" not in sync.log.read_text() and time.monotonic() < deadline:
             assert sync.process.poll() is None, sync.output()
-            people = pod.run(["people", "--config", str(pod.config)]).stdout
-        assert "sales02" in people, f"the directory never arrived:\n{sync.output()}"
+            time.sleep(0.1)
+        people = pod.run(["people", "--config", str(pod.config)])
+        assert "sales02" in people.stdout, f"the directory never arrived:\n{sync.output()}"
         sync.sigterm_stops_within_grace(clean_exit=False)
     finally:
         sync.output()
