@@ -55,6 +55,7 @@ class ChainReport:
     last_seq: int = 0
     anchor_seq: int | None = None
     checkpoints: int = 0
+    unsigned_checkpoints: int = 0
     last_checkpoint_seq: int = 0
     problem: Problem | None = None
 
@@ -89,6 +90,12 @@ class VerifyReport:
         if not self.signatures_checked:
             notes.append("signatures not checked: no public key given (--public-key)")
         for c in self.chains:
+            if c.unsigned_checkpoints:
+                notes.append(
+                    f"chain {c.chain_id}: {c.unsigned_checkpoints} of {c.checkpoints} checkpoints "
+                    "are unsigned (no signing key was configured); they prove nothing to a "
+                    "forger who knows the algorithm"
+                )
             if c.problem is None and c.unprotected_tail:
                 notes.append(
                     f"chain {c.chain_id}: last {c.unprotected_tail} rows are after its last "
@@ -162,6 +169,7 @@ def _verify_chain(
         chain.problem = _row_problem(cid, row, prev, expected, chain.anchor_seq)
         if chain.problem is None and row.seq in checkpoints:
             chain.checkpoints += 1
+            chain.unsigned_checkpoints += checkpoints[row.seq].signature is None
             chain.last_checkpoint_seq = row.seq
             chain.problem = _checkpoint_problem(cid, row, checkpoints[row.seq], public_key)
         if chain.problem is not None:
