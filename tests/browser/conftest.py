@@ -11,14 +11,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from gateway.admin import console
-from gateway.admin.oidc_login import ConsoleOidcSettings, install_oidc
+from tests.browser.apps import build_app, oidc_settings
 from tests.browser.asgi_server import AsgiServerThread
-from tests.browser.oidc_provider import CLIENT_ID, CLIENT_SECRET, TinyOidcProvider
-from tests.browser.standin_api import StandIn, install_standin, sample_data
+from tests.browser.oidc_provider import TinyOidcProvider
+from tests.browser.standin_api import StandIn, sample_data
 from tests.support.servers import ServerThread
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -32,27 +30,6 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-SESSION_SECRET = "test-session-secret-0123456789abcdef0123456789"
-OIDC_ENV = {"TEST_OIDC_SECRET": CLIENT_SECRET, "TEST_SESSION_SECRET": SESSION_SECRET}
-
-
-def build_app(standin: StandIn, oidc: ConsoleOidcSettings | None = None) -> FastAPI:
-    """An admin app as the lead builds it: problem handler, officer API (stand-in), console."""
-    app = FastAPI()
-    install_standin(app, standin)
-    app.include_router(console.router)
-    install_oidc(app, oidc, OIDC_ENV)
-    return app
-
-
-def oidc_settings(issuer: str, console_url: str) -> ConsoleOidcSettings:
-    return ConsoleOidcSettings(
-        issuer=issuer,
-        client_id=CLIENT_ID,
-        client_secret_env="TEST_OIDC_SECRET",
-        redirect_url=f"{console_url}/console/callback",
-        session_secret_env="TEST_SESSION_SECRET",
-    )
 
 
 @pytest.fixture(scope="package")
