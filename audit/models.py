@@ -8,7 +8,7 @@ see the same instant on both databases.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import (
     JSON,
@@ -132,10 +132,3 @@ class AnchorRow(Base):
 events_table = cast(Table, EventRow.__table__)
 checkpoints_table = cast(Table, CheckpointRow.__table__)
 anchors_table = cast(Table, AnchorRow.__table__)
-
-EVENT_COLUMNS: tuple[str, ...] = tuple(c.name for c in events_table.columns)
-
-
-def row_to_dict(row: Any) -> dict[str, Any]:
-    """A result row of ``audit_events`` as a plain dict keyed by column name."""
-    return dict(row._mapping)

@@ -18,7 +18,9 @@ import gateway.apikeys  # api_keys
 import gateway.directory.store  # people, role_grants, role_changes, hr_events, directory_state
 from audit.store import Base, normalise_url
 
+# Every module that registers tables on Base.metadata (importing it is what registers them).
 MODEL_MODULES = (audit.models, audit.alerts, gateway.apikeys, gateway.directory.store)
+
 _HERE = Path(__file__).resolve().parent
 
 
