@@ -107,13 +107,22 @@ binds all interfaces inside the pod so its ClusterIP Service can reach it.
 {{- toYaml $cfg }}
 {{- end }}
 
+{{/* Secret variables the chart wires, and the `secrets` value that fills each. */}}
+{{- define "wardgate.secretVariables" -}}
+WARDGATE_DATABASE_URL: databaseUrl
+WARDGATE_REDIS_URL: redisUrl
+WARDGATE_FIELD_HASH_KEY: fieldHashKey
+WARDGATE_HR_SECRET: hrSecret
+WARDGATE_SCIM_TOKEN: scimToken
+WARDGATE_AUDIT_SIGNING_KEY: auditSigningKey
+WARDGATE_LDAP_PASSWORD: ldapPassword
+{{- end }}
+
 {{/* The Secret's data when the chart renders it: only the keys that have a value. */}}
 {{- define "wardgate.secretData" -}}
-{{- $s := .Values.secrets }}
-{{- $pairs := dict "WARDGATE_DATABASE_URL" $s.databaseUrl "WARDGATE_REDIS_URL" $s.redisUrl "WARDGATE_FIELD_HASH_KEY" $s.fieldHashKey "WARDGATE_HR_SECRET" $s.hrSecret "WARDGATE_SCIM_TOKEN" $s.scimToken "WARDGATE_AUDIT_SIGNING_KEY" $s.auditSigningKey "WARDGATE_LDAP_PASSWORD" $s.ldapPassword }}
-{{- range $key, $value := $pairs }}
-{{- if $value }}
-{{ $key }}: {{ $value | b64enc | quote }}
+{{- range $variable, $key := include "wardgate.secretVariables" . | fromYaml }}
+{{- with index $.Values.secrets $key }}
+{{ $variable }}: {{ . | b64enc | quote }}
 {{- end }}
 {{- end }}
 {{- end }}
@@ -125,13 +134,15 @@ optional: without it the container does not start (fail closed, no per-pod SQLit
 {{- define "wardgate.env" -}}
 {{- $root := index . 0 -}}
 {{- $secret := index . 1 -}}
-- name: WARDGATE_DATABASE_URL
+{{- range $variable, $_ := include "wardgate.secretVariables" $root | fromYaml }}
+- name: {{ $variable }}
   valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: WARDGATE_DATABASE_URL}
-{{- range list "WARDGATE_REDIS_URL" "WARDGATE_FIELD_HASH_KEY" "WARDGATE_HR_SECRET" "WARDGATE_SCIM_TOKEN" "WARDGATE_AUDIT_SIGNING_KEY" "WARDGATE_LDAP_PASSWORD" }}
-- name: {{ . }}
-  valueFrom:
-    secretKeyRef: {name: {{ $secret }}, key: {{ . }}, optional: true}
+    secretKeyRef:
+      name: {{ $secret }}
+      key: {{ $variable }}
+      {{- if ne $variable "WARDGATE_DATABASE_URL" }}
+      optional: true
+      {{- end }}
 {{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
