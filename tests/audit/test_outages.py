@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -48,18 +49,20 @@ async def test_postgres_cut_mid_load_loses_nothing_and_keeps_order(
     await writer.start()
     events = [make_event(i) for i in range(3000)]
 
-    async def load() -> None:
-        for i in range(0, len(events), 30):
-            await asyncio.gather(*(writer.record(e) for e in events[i : i + 30]))
-            await asyncio.sleep(0.001)
+    async def until(condition: Callable[[], bool]) -> None:
+        async with asyncio.timeout(10):
+            while not condition():
+                await asyncio.sleep(0.002)
 
-    async def outage() -> None:
-        await asyncio.sleep(0.05)
-        await proxy.stop()
-        await asyncio.sleep(0.4)
-        await proxy.start()  # same port
-
-    await asyncio.gather(load(), outage())
+    for i in range(0, len(events), 30):
+        await asyncio.gather(*(writer.record(e) for e in events[i : i + 30]))
+        await asyncio.sleep(0.001)
+        if i == 900:  # the database goes away mid-load …
+            await until(lambda: writer.written > 0)
+            await proxy.stop()
+        if i == 1800:  # … long enough for batches to be spooled, then comes back
+            await until(lambda: writer.spooled > 0)
+            await proxy.start()  # same port
     async with asyncio.timeout(10):  # the idle writer retries the database by itself
         while writer.spool_pending:
             await asyncio.sleep(0.01)
