@@ -112,8 +112,11 @@ def pod(helm: Helm, pg_schema: str, tmp_path_factory: pytest.TempPathFactory) ->
         f"http://127.0.0.1:{admin_port}",
     )
     job = Container(pod, find(manifests, "Job", "rel-wardgate-migrations"))
-    job.process.wait(timeout=60)
-    assert job.process.returncode == 0, job.output()
+    try:
+        job.process.wait(timeout=START_TIMEOUT_S)
+    finally:
+        printed = job.output()  # also kills it if the wait timed out
+    assert job.process.returncode == 0, printed
     return pod
 
 
