@@ -8,6 +8,7 @@ random digit runs are not flagged.
 
 from __future__ import annotations
 
+import calendar
 import hashlib
 import hmac
 import re
@@ -16,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
-from operator import attrgetter, mul
+from operator import attrgetter
 from typing import Any, Literal, NamedTuple
 
 from gateway.fieldplan import HideAction, HideRule
@@ -103,7 +104,6 @@ class PiiHit(NamedTuple):
     end: int
 
 
-_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 # Candidates first, validation after: a digit run of 10+ characters (every digit-based kind
 # is at least that long) and an '@' followed by a domain. Both patterns start with something
@@ -117,27 +117,41 @@ _CARD = re.compile(r"(?<![\d-])\d(?:[ -]?\d){12,18}(?![\d-])", re.ASCII)
 _SEPARATORS = str.maketrans("", "", " -")
 
 
-_ID_OFFSET = 48 * sum(_ID_WEIGHTS)  # the weights applied to ASCII codes instead of digits
-
-
 def is_resident_id(candidate: str) -> bool:
     """GB 11643: 17 digits + check character, with a real birth date at positions 7-14."""
     body = candidate[:17]
     if len(candidate) != 18 or not body.isascii() or not body.isdigit():
         return False
-    total = sum(map(mul, body.encode(), _ID_WEIGHTS)) - _ID_OFFSET
-    if _ID_CHECK[total % 11] != candidate[17].upper():
+    # The date first, as fixed-width digit strings: it rejects most random digit runs
+    # without building a date object.
+    born = candidate[6:14]
+    month_day = born[4:]
+    if month_day not in _MONTH_DAYS or born < "19000101":
         return False
-    try:
-        born = date(int(candidate[6:10]), int(candidate[10:12]), int(candidate[12:14]))
-    except ValueError:
+    if born > _LOADED_ON and born > _today(int(time.time()) // 86400):
+        return False  # born after today (dates before the import day need no clock)
+    if month_day == "0229" and not calendar.isleap(int(born[:4])):
         return False
-    return born.year >= 1900 and born <= _today(int(time.time() // 86400))
+    # The weights are 2**(17-i) mod 11, and 13 = 2 (mod 11): the weighted sum is congruent
+    # to twice the digits read in base 13, which int() computes in C.
+    return _ID_CHECK[2 * int(body, 13) % 11] == candidate[17].upper()
+
+
+# Every MMDD of a leap year; 29 February is checked against the year separately.
+_MONTH_DAYS = frozenset(
+    f"{month:02d}{day:02d}"
+    for month in range(1, 13)
+    for day in range(1, calendar.monthrange(2000, month)[1] + 1)
+)
 
 
 @lru_cache(maxsize=1)
-def _today(_day: int) -> date:
-    return date.today()  # cached per UTC day number: date.today() is slow in a hot loop
+def _today(_day: int) -> str:
+    # Cached per UTC day number: date.today() is slow in a hot loop.
+    return date.today().strftime("%Y%m%d")
+
+
+_LOADED_ON = _today(int(time.time()) // 86400)
 
 
 # Luhn's doubled digit (2d, minus 9 above 9) as a bytes.translate table over ASCII digits.
@@ -178,13 +192,104 @@ def find_pii(text: str) -> list[PiiHit]:
     return sorted(emails + digits, key=_START)
 
 
-def count_pii(text: str) -> Counter[str]:
-    """PII occurrences by kind (as ``find_pii`` finds them, without ordering them)."""
-    digits, emails = _scan(text)
-    counts: Counter[str] = Counter(hit.kind for hit in digits)
+def may_hold_pii(text: str) -> bool:
+    """False only when ``find_pii`` would find nothing: no '@' and no candidate digit run.
+
+    A prefilter for masking: one regex search over several values joined by a character
+    no detector matches (``"\0".join(values)``) clears them all at once.
+    """
+    return "@" in text or _DIGIT_RUN.search(text) is not None
+
+
+def count_pii(data: str | bytes) -> Counter[str]:
+    """PII occurrences by kind, exactly as ``find_pii`` finds them in the same text.
+
+    Built for whole response bodies: ``bytes`` (UTF-8, or any ASCII-compatible encoding:
+    every pattern is ASCII) are scanned without decoding, and digit runs are found on a
+    copy where every digit is ``0``, so the regex engine skips to candidates by a literal.
+    """
+    raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
+    counts: Counter[str] = Counter()
+    near_email: list[PiiHit] = []  # hits that may lie inside an e-mail: decided below
+    for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
+        found = raw[start:end]
+        # A hit can lie inside an e-mail only if the byte after its run may continue a local
+        # part (or is the '@'), or the byte before may belong to a domain (or is the '@').
+        near = raw[end : end + 1] in _LOCAL_OR_AT or raw[start - 1 : start] in _DOMAIN_OR_AT
+        if found.isdigit() or (found[-1] in b"Xx" and found[:-1].isdigit()):
+            kind = _bare_run_kind(found.decode("ascii"))
+            if kind is None:
+                continue
+            if not near:
+                counts[kind] += 1
+                continue
+            hits = [PiiHit(kind, start, end)]
+        else:
+            hits = _window_hits(raw, start, end)
+            if not near:
+                counts.update(hit.kind for hit in hits)
+                continue
+        near_email.extend(hits)
+    emails = _email_ats(raw) if b"@" in raw else []
     if emails:
-        counts["email"] = len(emails)
+        counts["email"] += len(emails)
+    counts.update(hit.kind for hit in _outside_emails(raw, near_email, emails))
     return counts
+
+
+def _window_hits(raw: bytes, start: int, end: int) -> list[PiiHit]:
+    """``_digit_hits`` for a run with separators, at offsets into ``raw``."""
+    if start and raw[start - 1] == _PLUS:
+        start -= 1  # the '+' of +86 belongs to the number
+    # A latin-1 window maps bytes to characters one to one: offsets stay valid, and the
+    # byte before the run is there for the detectors' look-behind.
+    base = max(0, start - 1)
+    window = raw[base:end].decode("latin-1")
+    return [
+        PiiHit(hit.kind, hit.start + base, hit.end + base)
+        for hit in _digit_hits(window, start - base, end - base)
+    ]
+
+
+_SPAN = re.Match.span
+_SHADOW = bytes.maketrans(b"123456789", b"000000000")
+_SHADOW_RUN = re.compile(_DIGIT_RUN.pattern.replace(r"\d", "0").encode())
+_EMAIL_DOMAIN_BYTES = re.compile(_EMAIL_DOMAIN.pattern.encode())
+_EMAIL_LOCAL_BYTES = re.compile(_EMAIL_LOCAL_REVERSED.pattern.encode())
+_LOCAL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
+_LOCAL_CHARS = frozenset(_LOCAL_BYTES)
+_LOCAL_OR_AT = frozenset(bytes([c]) for c in _LOCAL_BYTES + b"@")
+_DOMAIN_OR_AT = frozenset(bytes([c]) for c in _LOCAL_BYTES.translate(None, b"_%+") + b"@")
+_PLUS = ord("+")
+
+
+def _email_ats(raw: bytes) -> list[tuple[int, int]]:
+    """(position of '@', end of domain) of every e-mail ``_emails`` would find."""
+    return [
+        match.span()
+        for match in _EMAIL_DOMAIN_BYTES.finditer(raw)
+        if match.start() and raw[match.start() - 1] in _LOCAL_CHARS
+    ]
+
+
+def _outside_emails(raw: bytes, hits: list[PiiHit], emails: list[tuple[int, int]]) -> list[PiiHit]:
+    """``_outside(hits, e-mail spans)``; a local part is measured only when a hit touches it."""
+    kept = []
+    i = 0
+    for hit in hits:
+        while i < len(emails) and emails[i][1] <= hit.start:
+            i += 1
+        if i == len(emails):
+            kept.append(hit)
+            continue
+        at = emails[i][0]
+        if hit.end <= at - 64 or (hit.end < at and raw[hit.end : at].strip(_LOCAL_BYTES)):
+            kept.append(hit)  # far off, or a byte no local part has lies between
+            continue
+        local = _EMAIL_LOCAL_BYTES.match(raw[max(0, at - 64) : at][::-1])
+        if local is None or hit.end <= at - local.end():
+            kept.append(hit)
+    return kept
 
 
 _START = attrgetter("start")

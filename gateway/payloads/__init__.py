@@ -83,5 +83,5 @@ def filter_response(
             out, records, masked = filter_csv(raw, resource is not None, compiled, masker)
     except Unfilterable as exc:
         raise unfilterable(str(exc)) from None
-    pii = dict(count_pii(raw.decode("utf-8", "replace")))
+    pii = dict(count_pii(raw))
     return FilterResult(out, records, tuple(sorted(masked)), pii, None)

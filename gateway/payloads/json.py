@@ -18,14 +18,14 @@ deeper than 254) falls back to the standard library. Anything that cannot be par
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 import orjson
 
 from gateway.fieldplan import HideAction
-from gateway.masking import Masker, mask_pii
-from gateway.payloads.plan import COVERED, CompiledPlan, NameTable
+from gateway.masking import Masker, mask_pii, may_hold_pii
+from gateway.payloads.plan import CompiledPlan, NameTable
 
 if TYPE_CHECKING:  # resources imports payloads.safexml: a runtime import would be circular
     from gateway.resources import PathStep
@@ -59,46 +59,67 @@ class _Walk:
         self.masker = masker
         self.mask_pii = mask_pii
         self.masked: set[str] = set()
+        # Per table and key tuple: (key, hider or None to remove) for each key to hide.
+        self._ops: dict[tuple[int, tuple[str, ...]], tuple[_Op, ...]] = {}
 
-    def run(self, root: Any, table: NameTable, skip: frozenset[int] = frozenset()) -> None:
-        """Hide by ``table`` everywhere below ``root``, except inside containers in ``skip``."""
-        stack = [root]
+    def run(
+        self, roots: Iterable[Any], table: NameTable, skip: frozenset[int] = frozenset()
+    ) -> None:
+        """Hide by ``table`` everywhere below ``roots``, except inside containers in ``skip``."""
+        stack = [node for node in roots if type(node) is dict or type(node) is list]
+        ops_for, table_id, mask_pii = self._ops, id(table), self.mask_pii
         while stack:
             node = stack.pop()
             if skip and id(node) in skip:
                 continue
-            children: Iterable[Any]
+            values: Iterable[Any]
             if type(node) is dict:
-                self._hide_keys(node, table)
-                children = node.values()
-            elif type(node) is list:
-                if self.mask_pii:
-                    node[:] = [mask_pii(v)[0] if type(v) is str else v for v in node]
-                children = node
-            else:
-                continue
-            stack.extend(v for v in children if type(v) is dict or type(v) is list)
+                keys = tuple(node)
+                ops = ops_for.get((table_id, keys))
+                if ops is None:
+                    ops = self._bind(table, keys)
+                for key, hide in ops:
+                    if hide is None:
+                        del node[key]
+                    else:
+                        node[key] = hide(node[key])
+                if mask_pii:
+                    self._mask_pii_in_object(node, table.shape(keys).plain)
+                values = node.values()
+            else:  # a list
+                if mask_pii:
+                    self._mask_pii_in_list(node)
+                values = node
+            # Most records are flat: one pass in C decides there is nothing to descend into.
+            if not _CONTAINERS.isdisjoint(map(type, values)):
+                stack.extend(v for v in values if type(v) is dict or type(v) is list)
 
-    def _hide_keys(self, node: dict[str, Any], table: NameTable) -> None:
-        # Set operations run in C: most objects have no key to hide and no unseen spelling.
-        keys = node.keys()
-        hits = keys & table.hiding
-        for key in keys - table.memo.keys():
-            rule = table.lookup(key)
-            if rule is not None and rule is not COVERED:
-                hits.add(key)  # also when the memo is full and did not keep it
-        for key in hits:
-            rule = table.lookup(key)
-            assert rule is not None
-            self.masked.add(rule.field)
-            if rule.action is HideAction.REMOVE:
-                del node[key]
-            else:
-                node[key] = self.masker.hider(rule)(node[key])
-        if self.mask_pii:
-            for key, value in node.items():
-                if type(value) is str and table.lookup(key) is None:
-                    node[key] = mask_pii(value)[0]
+    def _bind(self, table: NameTable, keys: tuple[str, ...]) -> tuple[_Op, ...]:
+        hits = table.shape(keys).hits
+        ops = tuple(
+            (key, None if rule.action is HideAction.REMOVE else self.masker.hider(rule))
+            for key, rule in hits
+        )
+        self.masked.update(rule.field for _, rule in hits)
+        self._ops[id(table), keys] = ops
+        return ops
+
+    @staticmethod
+    def _mask_pii_in_object(node: dict[str, Any], plain: tuple[str, ...]) -> None:
+        keys = [key for key in plain if type(node[key]) is str]
+        if keys and may_hold_pii("\0".join([node[key] for key in keys])):
+            for key in keys:
+                node[key] = mask_pii(node[key])[0]
+
+    @staticmethod
+    def _mask_pii_in_list(node: list[Any]) -> None:
+        strings = [v for v in node if type(v) is str]
+        if strings and may_hold_pii("\0".join(strings)):
+            node[:] = [mask_pii(v)[0] if type(v) is str else v for v in node]
+
+
+_Op = tuple[str, Callable[[Any], Any] | None]
+_CONTAINERS = frozenset({dict, list})
 
 
 def filter_json(
@@ -116,10 +137,8 @@ def filter_json(
     records: list[Any] = []
     if steps is not None:
         records = locate_records(doc, steps)
-        for record in records:
-            walk.run(record, plan.inside)
-    containers = frozenset(id(r) for r in records if type(r) is dict or type(r) is list)
-    walk.run(doc, plan.outside, containers)
+        walk.run(records, plan.inside)
+    walk.run((doc,), plan.outside, frozenset(map(id, records)))
     return _dump(doc), len(records), walk.masked
 
 

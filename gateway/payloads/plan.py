@@ -23,6 +23,8 @@ from gateway.fieldplan import FieldPlan, HideAction, HideRule
 
 COVERED: Final = HideRule("", HideAction.REDACT)  # sentinel: a declared field the plan allows
 _MEMO_LIMIT = 4096  # distinct key spellings remembered per table (upstream keys repeat)
+_SHAPE_LIMIT = 1024  # distinct key sets remembered per table ...
+_SHAPE_KEYS_LIMIT = 64  # ... each of at most this many keys (records, not big maps)
 _CACHE_LIMIT = 1024
 
 
@@ -44,13 +46,25 @@ class FilterResult:
 
 
 @dataclass(frozen=True, slots=True)
+class Shape:
+    """What a table does to an object with these exact keys (in this order)."""
+
+    hits: tuple[tuple[str, HideRule], ...]  # (key, rule) for every key to hide
+    plain: tuple[str, ...]  # keys no rule names: their strings are masked for PII on request
+
+
+@dataclass(frozen=True, slots=True)
 class NameTable:
-    """Casefolded name -> rule (``COVERED`` or a ``HideRule``); a memo for exact spellings."""
+    """Casefolded name -> rule (``COVERED`` or a ``HideRule``); memos for exact spellings.
+
+    Records of one response nearly always share their keys, so the JSON filter looks up a
+    whole object's keys at once (``shape``): one dict lookup per object, not one per key.
+    """
 
     rules: dict[str, HideRule]
     memo: dict[str, HideRule | None] = field(default_factory=dict)
-    hiding: set[str] = field(default_factory=set)  # memoised spellings that must be hidden
     tag_memo: dict[str, HideRule | None] = field(default_factory=dict)
+    shapes: dict[tuple[str, ...], Shape] = field(default_factory=dict)
 
     def lookup(self, name: str) -> HideRule | None:
         """The rule for this exact spelling (memoised), ``None`` when it is a plain name."""
@@ -60,9 +74,24 @@ class NameTable:
             rule = self.rules.get(name.casefold())
             if len(self.memo) < _MEMO_LIMIT:
                 self.memo[name] = rule
-                if rule is not None and rule is not COVERED:
-                    self.hiding.add(name)
             return rule
+
+    def shape(self, keys: tuple[str, ...]) -> Shape:
+        """The ``Shape`` for an object's keys (memoised while the memo has room)."""
+        try:
+            return self.shapes[keys]
+        except KeyError:
+            hits, plain = [], []
+            for key in keys:
+                rule = self.lookup(key)
+                if rule is None:
+                    plain.append(key)
+                elif rule is not COVERED:
+                    hits.append((key, rule))
+            shape = Shape(tuple(hits), tuple(plain))
+            if len(self.shapes) < _SHAPE_LIMIT and len(keys) <= _SHAPE_KEYS_LIMIT:
+                self.shapes[keys] = shape
+            return shape
 
     def lookup_tag(self, tag: str) -> HideRule | None:
         """The rule for an lxml tag or attribute name (``{namespace}local``): by local name."""
