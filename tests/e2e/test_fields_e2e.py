@@ -40,6 +40,25 @@ def soap_headers(gateway: Gateway, operation: str, **credential: str) -> dict[st
     return {**auth, "Content-Type": "text/xml", "SOAPAction": f'"{ERP_NS}/{operation}"'}
 
 
+def roles_from_token(ups: Upstreams) -> dict[str, Any]:
+    """Settings overrides under which the demo IdP's ``roles`` claim grants the roles.
+
+    For launched gateways that need no directory sync (which costs a CLI run): mint tokens
+    with ``gateway.token(sub, extra={"roles": [...]})``.
+    """
+    return {
+        "issuers": [
+            {
+                "issuer": ups.idp_url,
+                "jwks_url": f"{ups.idp_url}/jwks.json",
+                "audience": AUDIENCE,
+                "algorithms": ["RS256"],
+                "trust_role_claims": True,
+            }
+        ]
+    }
+
+
 def masked_id(real: str) -> str:
     """The catalog's partial mask for id_number: first 6 and last 4 kept."""
     return real[:6] + "*" * (len(real) - 10) + real[-4:]
@@ -376,16 +395,8 @@ def odd_gateway(
     (policies / "resources.yaml").write_text(yaml.safe_dump(resources))
     with ServerThread(_odd_crm) as odd:
         overrides = {
+            **roles_from_token(upstreams),
             "upstreams": {"odd": {"base_url": odd.url, "prefix": "/odd"}},
-            "issuers": [
-                {
-                    "issuer": upstreams.idp_url,
-                    "jwks_url": f"{upstreams.idp_url}/jwks.json",
-                    "audience": AUDIENCE,
-                    "algorithms": ["RS256"],
-                    "trust_role_claims": True,
-                }
-            ],
         }
         with launch_gateway(tmp, upstreams, overrides=overrides, sync=False) as gw:
             yield gw
