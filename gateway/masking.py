@@ -56,18 +56,10 @@ class Masker:
             return lambda value: None
         if action is HideAction.REDACT or action is HideAction.REMOVE:
             return lambda value: None if value is None else REDACTED
-        shown = (
-            (lambda text: partial(text, first, last)) if action is HideAction.PARTIAL else self.hash
-        )
-
-        def hide(value: Any) -> Any:
-            if type(value) is str:
-                return shown(value)
-            if value is None:
-                return None
-            return REDACTED if isinstance(value, dict | list) else shown(_scalar_text(value))
-
-        return hide
+        if action is HideAction.PARTIAL:
+            return _partial_hider(first, last)
+        shown = self.hash
+        return lambda value: shown(value) if type(value) is str else _hide_other(value, shown)
 
     def hide_text(self, rule: HideRule, text: str) -> str:
         """For XML and CSV, where every value is text: ``null`` becomes empty."""
@@ -78,21 +70,35 @@ class Masker:
         return "h:" + hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()
 
 
-def _scalar_text(value: Any) -> str:
+def _hide_other(value: Any, shown: Callable[[str], str]) -> Any:
+    """A non-string value: null stays null, structures are redacted whole, scalars as text."""
+    if value is None:
+        return None
+    if isinstance(value, dict | list):
+        return REDACTED
     if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+        return shown("true" if value else "false")
+    return shown(str(value))
 
 
 def partial(text: str, keep_first: int, keep_last: int) -> str:
     """Keep the first/last characters (code points), '*' between; short values all '*'."""
-    if len(text) <= keep_first + keep_last:  # nothing left to hide: hide it all
-        return "*" * len(text)
-    return (
-        text[:keep_first]
-        + "*" * (len(text) - keep_first - keep_last)
-        + text[len(text) - keep_last :]
-    )
+    return _partial_hider(keep_first, keep_last)(text)
+
+
+@lru_cache(maxsize=256)
+def _partial_hider(first: int, last: int) -> Callable[[Any], Any]:
+    keep = first + last
+
+    def hide(text: Any) -> Any:
+        if type(text) is not str:
+            return _hide_other(text, hide)
+        size = len(text)
+        if size <= keep:  # nothing left to hide: hide it all
+            return "*" * size
+        return text[:first] + "*" * (size - keep) + text[size - last :]
+
+    return hide
 
 
 # --- PII detectors -------------------------------------------------------------------
@@ -211,25 +217,25 @@ def count_pii(data: str | bytes) -> Counter[str]:
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
     counts: Counter[str] = Counter()
     near_email: list[PiiHit] = []  # hits that may lie inside an e-mail: decided below
+    size = len(raw)
     for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
         found = raw[start:end]
-        # A hit can lie inside an e-mail only if the byte after its run may continue a local
-        # part (or is the '@'), or the byte before may belong to a domain (or is the '@').
-        near = raw[end : end + 1] in _LOCAL_OR_AT or raw[start - 1 : start] in _DOMAIN_OR_AT
         if found.isdigit() or (found[-1] in b"Xx" and found[:-1].isdigit()):
             kind = _bare_run_kind(found.decode("ascii"))
             if kind is None:
                 continue
+            # A hit can lie inside an e-mail only if the byte after its run may continue a
+            # local part (or is the '@'), or the byte before may be a domain's (or the '@').
+            near = (end < size and raw[end] in _LOCAL_OR_AT) or (
+                start > 0 and raw[start - 1] in _DOMAIN_OR_AT
+            )
             if not near:
                 counts[kind] += 1
                 continue
             hits = [PiiHit(kind, start, end)]
         else:
             hits = _window_hits(raw, start, end)
-            if not near:
-                counts.update(hit.kind for hit in hits)
-                continue
-        near_email.extend(hits)
+        near_email.extend(hits)  # rare: a run with separators
     emails = _email_ats(raw) if b"@" in raw else []
     if emails:
         counts["email"] += len(emails)
@@ -258,8 +264,8 @@ _EMAIL_DOMAIN_BYTES = re.compile(_EMAIL_DOMAIN.pattern.encode())
 _EMAIL_LOCAL_BYTES = re.compile(_EMAIL_LOCAL_REVERSED.pattern.encode())
 _LOCAL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
 _LOCAL_CHARS = frozenset(_LOCAL_BYTES)
-_LOCAL_OR_AT = frozenset(bytes([c]) for c in _LOCAL_BYTES + b"@")
-_DOMAIN_OR_AT = frozenset(bytes([c]) for c in _LOCAL_BYTES.translate(None, b"_%+") + b"@")
+_LOCAL_OR_AT = frozenset(_LOCAL_BYTES + b"@")
+_DOMAIN_OR_AT = frozenset(_LOCAL_BYTES.translate(None, b"_%+") + b"@")
 _PLUS = ord("+")
 
 

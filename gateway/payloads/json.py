@@ -35,9 +35,12 @@ class Unfilterable(Exception):
     """The body cannot be filtered; the dispatcher turns this into a 502."""
 
 
-def locate_records(doc: Any, steps: tuple[PathStep, ...]) -> list[Any]:
-    """The values the records path selects (``$`` alone: the document itself)."""
-    current = [doc]
+def locate_records(doc: Any, steps: tuple[PathStep, ...]) -> tuple[list[Any], list[Any]]:
+    """(the values the records path selects, the containers passed on the way there).
+
+    ``$`` alone selects the document itself and passes nothing.
+    """
+    current, passed = [doc], []
     for kind, key in steps:
         selected: list[Any] = []
         for node in current:
@@ -48,8 +51,9 @@ def locate_records(doc: Any, steps: tuple[PathStep, ...]) -> list[Any]:
                 selected.extend(node.values())
             elif type(node) is list:
                 selected.extend(node)
+        passed.extend(node for node in current if type(node) is dict or type(node) is list)
         current = selected
-    return current
+    return current, passed
 
 
 class _Walk:
@@ -63,10 +67,17 @@ class _Walk:
         self._ops: dict[tuple[int, tuple[str, ...]], tuple[_Op, ...]] = {}
 
     def run(
-        self, roots: Iterable[Any], table: NameTable, skip: frozenset[int] = frozenset()
+        self,
+        roots: Iterable[Any],
+        table: NameTable,
+        skip: frozenset[int] = frozenset(),
+        *,
+        descend: bool = True,
     ) -> None:
-        """Hide by ``table`` everywhere below ``roots``, except inside containers in ``skip``."""
+        """Hide by ``table`` in ``roots`` and (``descend``) everything below them, except
+        inside the containers in ``skip``."""
         stack = [node for node in roots if type(node) is dict or type(node) is list]
+        stack.reverse()  # document order: the output does not depend on it, debugging does
         ops_for, table_id, mask_pii = self._ops, id(table), self.mask_pii
         while stack:
             node = stack.pop()
@@ -90,8 +101,7 @@ class _Walk:
                 if mask_pii:
                     self._mask_pii_in_list(node)
                 values = node
-            # Most records are flat: one pass in C decides there is nothing to descend into.
-            if not _CONTAINERS.isdisjoint(map(type, values)):
+            if descend and not _CONTAINERS.isdisjoint(map(type, values)):
                 stack.extend(v for v in values if type(v) is dict or type(v) is list)
 
     def _bind(self, table: NameTable, keys: tuple[str, ...]) -> tuple[_Op, ...]:
@@ -133,13 +143,31 @@ def filter_json(
         doc = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError, RecursionError) as exc:
         raise Unfilterable(f"the JSON body cannot be parsed ({exc})") from None
-    walk = _Walk(masker, plan.mask_pii)
-    records: list[Any] = []
     if steps is not None:
-        records = locate_records(doc, steps)
+        records, passed = locate_records(doc, steps)
+    else:
+        records, passed = [], [doc] if type(doc) is dict or type(doc) is list else []
+    walk = _Walk(masker, plan.mask_pii)
+    if _only_these_containers(body, records, passed):
+        # Flat records under a plain envelope: no object or array anywhere else, so there
+        # is nothing to descend into and the envelope is exactly the containers passed.
+        walk.run(records, plan.inside, descend=False)
+        walk.run(passed, plan.outside, descend=False)
+    else:
         walk.run(records, plan.inside)
-    walk.run((doc,), plan.outside, frozenset(map(id, records)))
+        walk.run((doc,), plan.outside, frozenset(map(id, records)))
     return _dump(doc), len(records), walk.masked
+
+
+def _only_these_containers(body: bytes, records: list[Any], passed: list[Any]) -> bool:
+    """True when the document holds no objects or arrays besides ``records`` and ``passed``.
+
+    Every object or array the parser built opened at its own '{' or '[' byte, and strings
+    can only add more of those bytes: if there are exactly as many as known containers,
+    there are no others.
+    """
+    known = len(passed) + sum(type(r) is dict or type(r) is list for r in records)
+    return body.count(b"{") + body.count(b"[") == known
 
 
 def _refuse_constant(name: str) -> Any:
