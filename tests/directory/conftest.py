@@ -14,6 +14,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+import structlog
 import uvicorn
 from fastapi import FastAPI
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server
@@ -33,6 +34,13 @@ from tests.directory.slapd import ROOT_DN, ROOT_PW, SUFFIX, Slapd, start_slapd, 
 DEMO_DIRECTORY = Path(__file__).resolve().parents[2] / "policies" / "directory.yaml"
 PASSWORD_ENV = "WARDGATE_TEST_LDAP_PASSWORD"
 _tree_ids = itertools.count(1)
+
+
+@pytest.fixture(autouse=True)
+def default_logging() -> None:
+    """Other suites run the CLI under CliRunner, which leaves structlog printing to a closed
+    stream; start every directory test from structlog's defaults."""
+    structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")
