@@ -2,8 +2,8 @@
 
 Authorization code flow with PKCE (S256); Authlib creates and checks ``state`` and
 ``nonce`` and verifies the ID token (signature against the provider's JWKS, issuer,
-audience, expiry). Authlib keeps that per-login state in Starlette's signed session cookie,
-scoped to ``/console`` and valid for ten minutes.
+audience, expiry). Authlib keeps that per-login state (PKCE verifier, nonce) in Starlette's
+session cookie: signed, not encrypted, HttpOnly, scoped to ``/console``, valid ten minutes.
 
 The threat this module handles is the token leaking on its way to the page. It never goes
 into a URL (browser history, proxy and access logs, ``Referer``) or a log line: the callback
@@ -31,8 +31,14 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from authlib.integrations.base_client import MismatchingStateError, OAuthError
-from authlib.integrations.starlette_client import OAuth, StarletteOAuth2App
+from authlib.integrations.base_client import (  # type: ignore[import-untyped]  # no hints
+    MismatchingStateError,
+    OAuthError,
+)
+from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # no hints
+    OAuth,
+    StarletteOAuth2App,
+)
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from joserfc.errors import JoseError
@@ -87,18 +93,18 @@ class ConsoleOidcSettings(BaseModel):
 
     issuer: str = Field(description="e.g. https://login.example.com/realms/corp")
     discovery_url: str | None = Field(
-        None, description="default: <issuer>/.well-known/openid-configuration"
+        default=None, description="default: <issuer>/.well-known/openid-configuration"
     )
     client_id: str = Field(min_length=1)
     client_secret_env: str | None = Field(
-        "WARDGATE_CONSOLE_OIDC_SECRET",
+        default="WARDGATE_CONSOLE_OIDC_SECRET",
         description="environment variable holding the client secret; null = public client",
     )
     redirect_url: str = Field(description="https://<admin host>/console/callback")
     scopes: list[str] = Field(default_factory=lambda: ["openid", "profile", "email"])
     hand_over: Literal["id_token", "access_token"] = "id_token"
     session_secret_env: str = Field(
-        "WARDGATE_CONSOLE_SESSION_SECRET",
+        default="WARDGATE_CONSOLE_SESSION_SECRET",
         description="environment variable with >= 32 random characters, the same on every "
         "instance (signs the login-state cookie)",
     )
@@ -231,17 +237,13 @@ async def start_login(request: Request) -> Response:
     """Redirect to the provider's authorization endpoint (PKCE, state, nonce)."""
     login = _login(request)
     try:
-        metadata = await login.client.load_server_metadata()
-        if metadata.get("issuer", "").rstrip("/") != login.settings.issuer:
-            # OIDC Discovery 4.3: a document naming another issuer is not this provider.
-            log.warning("console sign-in refused: discovery names another issuer")
-            return _back_to_console("sso_provider_misconfigured")
+        await _check_provider(login)
         redirect: Response = await login.client.authorize_redirect(
             request, login.settings.redirect_url
         )
-    except (httpx.HTTPError, ValueError) as exc:
-        log.warning("console sign-in: provider unreachable", error=type(exc).__name__)
-        return _back_to_console("sso_provider_unreachable")
+    except _SignInFailed as failed:
+        log.warning("console sign-in not started", reason_id=failed.reason_id)
+        return _back_to_console(failed.reason_id)
     redirect.headers.update(_NO_STORE)
     return redirect
 
@@ -251,18 +253,11 @@ async def finish_login(request: Request) -> Response:
     """Check the provider's answer and hand the token to the page through a cookie."""
     login = _login(request)
     try:
-        token, claims = await _exchange_code(login, request)
+        handed, subject = await _exchange_code(login, request)
     except _SignInFailed as failed:
         log.warning("console sign-in failed", reason_id=failed.reason_id)
         return _back_to_console(failed.reason_id)
-    handed = str(token.get(login.settings.hand_over) or "")
-    if not handed:
-        log.warning("console sign-in failed", reason_id="sso_token_missing")
-        return _back_to_console("sso_token_missing")
-    if len(handed) > MAX_HANDOFF_TOKEN:
-        log.warning("console sign-in failed", reason_id="sso_token_too_large")
-        return _back_to_console("sso_token_too_large")
-    log.info("console sign-in", subject=claims.get("sub"))
+    log.info("console sign-in", subject=subject)
     response = _back_to_console()
     response.set_cookie(
         HANDOFF_COOKIE,
@@ -276,15 +271,32 @@ async def finish_login(request: Request) -> Response:
     return response
 
 
-async def _exchange_code(login: _Login, request: Request) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Authlib checks state, sends the PKCE verifier, verifies the ID token and nonce."""
+async def _check_provider(login: _Login) -> None:
+    """The discovery document must name our issuer (OIDC Discovery 4.3) and its endpoints."""
+    try:
+        metadata = await login.client.load_server_metadata()
+    except (httpx.HTTPError, ValueError) as exc:  # unreachable, 5xx, or not JSON
+        log.warning("console sign-in: discovery failed", error=type(exc).__name__)
+        raise _SignInFailed("sso_provider_unreachable") from None
+    if str(metadata.get("issuer", "")).rstrip("/") != login.settings.issuer or not all(
+        metadata.get(key) for key in ("authorization_endpoint", "token_endpoint", "jwks_uri")
+    ):
+        raise _SignInFailed("sso_provider_misconfigured")
+
+
+async def _exchange_code(login: _Login, request: Request) -> tuple[str, str | None]:
+    """The token to hand over and the verified subject.
+
+    Authlib checks ``state``, sends the PKCE verifier, and verifies the ID token
+    (signature, issuer, audience, expiry) and its ``nonce``.
+    """
     try:
         token: dict[str, Any] = await login.client.authorize_access_token(request)
     except MismatchingStateError:
         raise _SignInFailed("sso_state_mismatch") from None
     except OAuthError as exc:
         reason = "sso_denied" if request.query_params.get("error") else "sso_code_refused"
-        log.warning("console sign-in: provider said no", error=exc.error)
+        log.warning("console sign-in: provider said no", error=str(exc.error)[:64])
         raise _SignInFailed(reason) from None
     except JoseError as exc:
         log.warning("console sign-in: ID token rejected", error=type(exc).__name__)
@@ -295,7 +307,12 @@ async def _exchange_code(login: _Login, request: Request) -> tuple[dict[str, Any
     claims = token.get("userinfo")
     if not claims:  # no ID token came back: nobody proved who signed in
         raise _SignInFailed("sso_id_token_missing")
-    return token, dict(claims)
+    handed = str(token.get(login.settings.hand_over) or "")
+    if not handed:
+        raise _SignInFailed("sso_token_missing")
+    if len(handed) > MAX_HANDOFF_TOKEN:
+        raise _SignInFailed("sso_token_too_large")
+    return handed, claims.get("sub")
 
 
 @router.post(HANDOFF_PATH)

@@ -7,10 +7,13 @@ it these tests fail (CI installs it); they never skip.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Iterator, MutableMapping
 from pathlib import Path
+from typing import Any
 
 import pytest
+import structlog
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.apps import build_app, oidc_settings
@@ -30,6 +33,23 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+@pytest.fixture(autouse=True)
+def logs() -> Iterator[list[MutableMapping[str, Any]]]:
+    """Everything the server logged during the test, at every level, whatever another test
+    configured (a CLI test may leave structlog writing to a closed stream at WARNING)."""
+    saved = structlog.get_config()
+    capture = structlog.testing.LogCapture()
+    structlog.configure(
+        processors=[capture],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.NOTSET),
+        cache_logger_on_first_use=False,
+    )
+    try:
+        yield capture.entries
+    finally:
+        structlog.configure(**saved)
 
 
 @pytest.fixture(scope="package")

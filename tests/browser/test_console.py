@@ -123,6 +123,23 @@ def test_person_view_draws_the_exports_chart(page: Page, console_url: str) -> No
     expect(page.locator("table.alerts tbody tr")).to_have_count(1)
 
 
+def test_people_list_leads_to_a_person_and_their_trail(
+    page: Page, console_url: str, standin: StandIn
+) -> None:
+    sign_in(page, console_url)
+    page.get_by_role("link", name="People", exact=True).click()
+    rows = page.locator("section.people tbody tr")
+    expect(rows).to_have_count(4)
+    expect(rows.filter(has_text="chen.jie")).to_contain_text("suspended")
+    expect(rows.filter(has_text="li.wei")).to_contain_text("Yes — last day 2026-12-18")
+    rows.get_by_role("link", name="li.wei").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Li Wei")
+    page.get_by_role("link", name="Their audit trail →").click()
+    expect(page.get_by_label("Person")).to_have_value("li.wei")
+    expect(page.locator("table.events tbody tr")).to_have_count(50)
+    assert standin.calls[-1].query == {"limit": "50", "subject": "li.wei"}
+
+
 def test_a_person_without_exports_gets_an_empty_state(page: Page, console_url: str) -> None:
     sign_in(page, console_url, route="#/people/zhang.min")
     expect(page.get_by_text("No records exported in the last 30 days.")).to_be_visible()

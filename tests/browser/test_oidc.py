@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
+from typing import Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from gateway.admin.oidc_login import (
 from gateway.errors import ConfigError
 from tests.browser.apps import OIDC_ENV, build_app, oidc_settings
 from tests.browser.asgi_server import AsgiServerThread
-from tests.browser.oidc_provider import CLIENT_ID, TinyOidcProvider, s256
+from tests.browser.oidc_provider import CLIENT_ID, SUBJECT, TinyOidcProvider, s256
 from tests.browser.standin_api import StandIn
 
 pytestmark = pytest.mark.browser
@@ -33,8 +34,12 @@ def sso_sign_in(page: Page, base_url: str) -> None:
     page.get_by_role("link", name=SSO_LINK).click()
 
 
-def test_sign_in_completes_and_the_token_never_touches_a_url(
-    page: Page, sso_console_url: str, provider: TinyOidcProvider, standin: StandIn
+def test_sign_in_completes_and_the_token_never_touches_a_url_or_a_log(
+    page: Page,
+    sso_console_url: str,
+    provider: TinyOidcProvider,
+    standin: StandIn,
+    logs: list[MutableMapping[str, Any]],
 ) -> None:
     urls: list[str] = []
     page.on("request", lambda r: urls.append(r.url))
@@ -66,6 +71,9 @@ def test_sign_in_completes_and_the_token_never_touches_a_url(
     assert all(c["name"] != HANDOFF_COOKIE for c in page.context.cookies())
     status = page.evaluate("fetch('/console/session', {method: 'POST'}).then(r => r.status)")
     assert status == 204
+    assert {"event": "console sign-in", "subject": SUBJECT, "log_level": "info"} in logs
+    assert not [entry for entry in logs if id_token in repr(entry)]
+    assert not [entry for entry in logs if exchange["code_verifier"] in repr(entry)]
 
 
 def test_the_login_state_cookie_is_scoped_and_short_lived(
@@ -83,7 +91,10 @@ def test_the_login_state_cookie_is_scoped_and_short_lived(
 
 
 def test_a_callback_this_browser_did_not_start_is_refused(
-    page: Page, sso_console_url: str, provider: TinyOidcProvider
+    page: Page,
+    sso_console_url: str,
+    provider: TinyOidcProvider,
+    logs: list[MutableMapping[str, Any]],
 ) -> None:
     """Login CSRF: an attacker's own code and state, sent to the officer's browser."""
     page.goto(f"{sso_console_url}/console/callback?code=attackers-code&state=attackers-state")
@@ -93,6 +104,11 @@ def test_a_callback_this_browser_did_not_start_is_refused(
     expect(page.get_by_role("link", name=SSO_LINK)).to_be_visible()
     assert provider.token_requests == []
     assert page.evaluate(f"sessionStorage.getItem('{TOKEN_KEY}')") is None
+    assert {
+        "event": "console sign-in failed",
+        "reason_id": "sso_state_mismatch",
+        "log_level": "warning",
+    } in logs
     assert page.url == f"{sso_console_url}/console"
 
 
@@ -134,13 +150,14 @@ def test_a_forged_or_stale_id_token_is_refused(
     now = int(time.time())
     if forgery == "wrong_key":
         provider.signer = provider.forged_signer()
-    provider.forge = {
+    forgeries: dict[str, dict[str, Any]] = {
         "wrong_key": {},
         "wrong_nonce": {"nonce": "not-the-one-we-sent"},
         "wrong_audience": {"aud": "another-client"},
         "wrong_issuer": {"iss": "http://localhost:1/evil"},
         "expired": {"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600},
-    }[forgery]
+    }
+    provider.forge = forgeries[forgery]
     sso_sign_in(page, sso_console_url)
     expect(page.locator("#notice")).to_have_text(
         "The identity provider's ID token failed verification, so sign-in was refused. "

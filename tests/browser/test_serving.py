@@ -56,6 +56,7 @@ def test_the_page_has_no_inline_script_or_style(client: httpx.Client) -> None:
         ("console.js", "text/javascript; charset=utf-8"),
         ("alerts.js", "text/javascript; charset=utf-8"),
         ("console.css", "text/css; charset=utf-8"),
+        ("favicon.svg", "image/svg+xml"),
     ],
 )
 def test_assets_have_their_content_type_and_the_policy(

@@ -120,5 +120,5 @@ def test_the_csp_itself_blocks_injected_inline_script(page: Page, console_url: s
             document.body.append(script);
         }"""
     )
-    page.wait_for_function("document.querySelector('img[src=x]').complete")
+    expect(page.locator("img[src=x]")).to_have_js_property("complete", True)
     assert page.evaluate("window.__pwned") is None

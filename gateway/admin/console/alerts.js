@@ -56,10 +56,7 @@ function stateFilter(ctx, current) {
     "select",
     {
       id: "state-filter",
-      onchange: (event) => {
-        const state = event.target.value;
-        ctx.go(state ? `#/alerts?state=${state}` : "#/alerts?state=");
-      },
+      onchange: (event) => ctx.go(`#/alerts?state=${event.target.value}`),
     },
     [...STATES, ""].map((state) =>
       h("option", { value: state, selected: state === current }, state || "all"),

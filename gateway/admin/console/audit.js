@@ -45,7 +45,7 @@ function searchForm(ctx, params) {
         ),
       ),
     ),
-    field("min_records", "At least records", h("input", { type: "number", min: 0, value: params.get("min_records") ?? "" })),
+    field("min_records", "At least this many records", h("input", { type: "number", min: 0, value: params.get("min_records") ?? "" })),
   ];
   const form = h("form", { className: "search" }, inputs, h("button", { type: "submit" }, "Search"));
   form.addEventListener("submit", (event) => {
