@@ -48,7 +48,8 @@ ENTITIES = {
     "finance": (("invoice", 0.6), ("order", 0.2), ("customer", 0.2)),
     "officer": (("customer", 0.5), ("invoice", 0.5)),
 }
-REQUESTS_PER_DAY = {"sales": 45, "finance": 60, "officer": 12}
+REQUESTS_PER_DAY = {"sales": 30, "finance": 50, "officer": 12}
+PAGE_SIZES = {"sales": (20, 20, 50), "finance": (50, 100), "officer": (20, 50)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,8 +81,14 @@ class Incident:
     subject: str
     start: float
     end: float
-    caught: bool = False
-    records_out: int = 0  # records that left before the person was stopped
+    caught: bool = False  # an alert was raised during it (or within GRACE_S after)
+    records_out: int = 0  # records that left
+    records_refused: int = 0  # records refused by a hold placed before or during it
+
+    @property
+    def stopped(self) -> bool:
+        """Caught, or refused (by an earlier throttle/block) before 10 % of it got out."""
+        return self.caught or self.records_refused >= 9 * self.records_out
 
 
 @dataclass(slots=True)
@@ -101,12 +108,17 @@ def make_people(rng: random.Random, n: int) -> list[Person]:
     for role, count in counts.items():
         for i in range(count):
             start = rng.uniform(8.0, 10.0)
-            people.append(Person(
-                subject=f"{role}{i:02d}", role=role, start_h=start,
-                end_h=start + rng.uniform(8.5, 10.0), scale=rng.lognormvariate(0, 0.5),
-                overtime_p=rng.choice((0.0, 0.05, 0.15, 0.3)),
-                saturday_p=rng.choice((0.0, 0.0, 0.1, 0.25)),
-            ))
+            people.append(
+                Person(
+                    subject=f"{role}{i:02d}",
+                    role=role,
+                    start_h=start,
+                    end_h=start + rng.uniform(8.5, 10.0),
+                    scale=rng.lognormvariate(0, 0.5),
+                    overtime_p=rng.choice((0.0, 0.05, 0.15, 0.3)),
+                    saturday_p=rng.choice((0.0, 0.0, 0.1, 0.25)),
+                )
+            )
     return people
 
 
@@ -150,15 +162,16 @@ def person_day(rng: random.Random, p: Person, day: int) -> list[Req]:
         entity = pick(rng, ENTITIES[p.role])
         kind = rng.random()
         path = f"/api/{entity}s"
-        if kind < 0.5:  # one record
+        if kind < 0.6:  # one record
             out.append(Req(t, p.subject, p.role, entity, f"{path}/{rng.randint(1, 30000)}", (), 1))
         elif kind < 0.95:  # browse a list: page 1, sometimes a few more
-            size = rng.choice((20, 20, 50, 100 if p.role == "finance" else 50))
-            pages = min(12, int(rng.expovariate(0.6)) + 1)
+            size = rng.choice(PAGE_SIZES[p.role])
+            pages = min(10, int(rng.expovariate(0.7)) + 1)
             for page in range(1, pages + 1):
                 query = (("page", str(page)), ("page_size", str(size)))
-                out.append(Req(t + page * rng.uniform(3, 40), p.subject, p.role, entity, path,
-                               query, size))
+                out.append(
+                    Req(t + page * rng.uniform(3, 40), p.subject, p.role, entity, path, query, size)
+                )
         else:  # a search
             out.append(Req(t, p.subject, p.role, entity, path, (("q", "x"),), rng.randint(0, 40)))
     if rng.random() < 0.004:  # a rare look at something new, small
@@ -174,8 +187,17 @@ def bot_day(rng: random.Random, p: Person, day: int) -> list[Req]:
         for entity in ("order", "product"):
             for page in range(1, rng.randint(1, 4) + 1):
                 query = (("page", str(page)), ("page_size", "500"))
-                out.append(Req(t + page, p.subject, "sync", entity, f"/api/{entity}s", query,
-                               rng.randint(50, 500)))
+                out.append(
+                    Req(
+                        t + page,
+                        p.subject,
+                        "sync",
+                        entity,
+                        f"/api/{entity}s",
+                        query,
+                        rng.randint(50, 500),
+                    )
+                )
     return out
 
 
@@ -188,13 +210,32 @@ def work_time(rng: random.Random, day: int) -> float:
     return START + day * DAY + rng.uniform(9.5, 16.5) * 3600
 
 
-def chunks(rng: random.Random, t: float, total: int, lo: int, hi: int, gap: tuple[float, float],
-           who: Person, entity: str = "customer", replicas: int = 1) -> list[Req]:
+def chunks(
+    rng: random.Random,
+    t: float,
+    total: int,
+    lo: int,
+    hi: int,
+    gap: tuple[float, float],
+    who: Person,
+    entity: str = "customer",
+    replicas: int = 1,
+) -> list[Req]:
     out, i = [], 0
     while total > 0:
         n = min(total, rng.randint(lo, hi))
-        out.append(Req(t, who.subject, who.role, entity, f"/api/{entity}s/export",
-                       (("page_size", str(n)),), n, i % replicas))
+        out.append(
+            Req(
+                t,
+                who.subject,
+                who.role,
+                entity,
+                f"/api/{entity}s/export",
+                (("page_size", str(n)),),
+                n,
+                i % replicas,
+            )
+        )
         total -= n
         t += rng.uniform(*gap)
         i += 1
@@ -207,8 +248,11 @@ def crawl(rng: random.Random, t: float, who: Person, replicas: int = 1) -> list[
     out = []
     for page in range(1, pages + 1):
         query = (("page", str(page)), ("page_size", str(size)))
-        out.append(Req(t, who.subject, who.role, "customer", "/api/customers", query, size,
-                       page % replicas))
+        out.append(
+            Req(
+                t, who.subject, who.role, "customer", "/api/customers", query, size, page % replicas
+            )
+        )
         t += rng.uniform(3, 20)
     return out
 
@@ -237,8 +281,17 @@ def inject(rng: random.Random, kind: str, who: Person, days: int) -> tuple[list[
                 for _ in range(rng.randint(2, 5)):
                     t = work_time(rng, d)
                     n = rng.randint(100, 400)
-                    reqs.append(Req(t, who.subject, who.role, "customer", "/api/customers/export",
-                                    (("page_size", str(n)),), n))
+                    reqs.append(
+                        Req(
+                            t,
+                            who.subject,
+                            who.role,
+                            "customer",
+                            "/api/customers/export",
+                            (("page_size", str(n)),),
+                            n,
+                        )
+                    )
         reqs.sort(key=lambda r: r.time)
         # Leaving lasts to the end of the month: all their alerts from notice on are in scope.
         return reqs, Incident(kind, who.subject, START + day * DAY, START + days * DAY)
@@ -307,9 +360,22 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
         clock.now = r.time
         guard = guards[r.replica]
         if (await guard.precheck(r.subject, "crm", r.entity)).refused:
+            for inc in by_subject.get(r.subject, ()):
+                if inc.start <= r.time <= inc.end:
+                    inc.records_refused += r.records
             continue
-        o = Observation(r.time, r.subject, (r.role,), "crm", r.entity, "GET", r.path,
-                        dict(r.query), 200, r.records)
+        o = Observation(
+            r.time,
+            r.subject,
+            (r.role,),
+            "crm",
+            r.entity,
+            "GET",
+            r.path,
+            dict(r.query),
+            200,
+            r.records,
+        )
         t0 = time.perf_counter_ns()
         verdict = await guard.observe(o)
         spent = time.perf_counter_ns() - t0
@@ -340,13 +406,19 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
 
 def table(title: str, outcomes: list[Outcome]) -> str:
     incidents = [i for o in outcomes for i in o.incidents]
-    lines = [f"### {title}", "", "| incident type | caught | recall |", "|---|---|---|"]
-    for kind in INCIDENT_TYPES:
-        of_kind = [i for i in incidents if i.kind == kind]
-        caught = sum(i.caught for i in of_kind)
-        lines.append(f"| {kind} | {caught}/{len(of_kind)} | {caught / len(of_kind):.0%} |")
-    caught = sum(i.caught for i in incidents)
-    lines.append(f"| **all** | {caught}/{len(incidents)} | {caught / len(incidents):.0%} |")
+    lines = [
+        f"### {title}",
+        "",
+        "| incident type | alerted | stopped by an earlier hold | recall |",
+        "|---|---|---|---|",
+    ]
+    for kind in (*INCIDENT_TYPES, None):
+        of_kind = [i for i in incidents if kind is None or i.kind == kind]
+        alerted = sum(i.caught for i in of_kind)
+        held = sum(i.stopped and not i.caught for i in of_kind)
+        recall = (alerted + held) / len(of_kind)
+        name = kind or "**all**"
+        lines.append(f"| {name} | {alerted}/{len(of_kind)} | {held} | {recall:.0%} |")
     person_days = sum(o.person_days for o in outcomes)
     by_detector: dict[str, int] = {}
     for o in outcomes:
@@ -354,13 +426,13 @@ def table(title: str, outcomes: list[Outcome]) -> str:
             by_detector[detector] = by_detector.get(detector, 0) + n
     false_alerts = sum(by_detector.values())
     breakdown = ", ".join(f"{d} {n}" for d, n in sorted(by_detector.items())) or "none"
-    bursts = [i.records_out for i in incidents if i.kind == "burst"]
+    bursts = [i.records_out for i in incidents if i.kind == "burst" and i.caught]
     timings = [t for o in outcomes for t in o.observe_us]
     lines += [
         "",
         f"- false alerts: {false_alerts} in {person_days:,} person-days = "
         f"**{1000 * false_alerts / person_days:.2f} per 1,000 person-days** ({breakdown})",
-        f"- burst records out before stopped: max {max(bursts):,} "
+        f"- records a burst got out before it was stopped: max {max(bursts):,} "
         f"(all under 5,000: {'yes' if max(bursts) < 5000 else 'NO'})",
         f"- observe() with no alert: median {statistics.median(timings):.1f} µs, "
         f"p99 {statistics.quantiles(timings, n=100)[98]:.1f} µs over {len(timings):,} calls",

@@ -98,6 +98,7 @@ class Context:
     active_past_days: tuple[int, ...]  # indices of past days on which the person read anything
     median_day: float  # median records of this entity per active past day (0 if none)
     mad_day: float  # median absolute deviation of the same
+    median_day_all: float  # median records of every entity together per active past day
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,8 @@ class BaselineConfig(DetectorBase):
     z: float = Field(8.0, gt=0, description="robust z-score (median/MAD of daily totals)")
     floor: int = Field(1000, ge=1, description="never alert below this many records a day")
     learning_days: int = Field(10, ge=1, le=30, description="active days needed first")
+    sustained_z: float = Field(4.0, gt=0, description="z-score of every day of a slow drip")
+    sustained_days: int = Field(3, ge=2, le=10, description="active days in a row, today too")
 
 
 class PeerConfig(DetectorBase):

@@ -10,8 +10,8 @@ from audit.detectors.config import OffHoursConfig, WorkingHours
 
 class OffHoursDetector:
     """Fires on ``records`` or more read off hours within ``window`` — or, for people who read
-    more by day, ``personal_factor`` times their usual hourly pace (30-day median day spread
-    over the working hours), whichever is higher.
+    more by day, ``personal_factor`` times their usual hourly pace (30-day median day of all
+    entities spread over the working hours), whichever is higher.
 
     Off hours are outside the configured working hours and weekdays in the deployment time
     zone, unless the person has worked at that local hour on ``usual_days`` days recently.
@@ -37,7 +37,7 @@ class OffHoursDetector:
         if ctx.off_records is None or ctx.usual_hour or self.is_exempt(ctx.obs.roles):
             return ()
         # Someone who reads a lot by day may work late at their usual pace.
-        usual_rate = self._cfg.personal_factor * ctx.median_day / self._day_hours
+        usual_rate = self._cfg.personal_factor * ctx.median_day_all / self._day_hours
         limit = max(self._cfg.records, usual_rate * self._cfg.window / 3600)
         if ctx.off_records < limit * ctx.scale(self.name):
             return ()

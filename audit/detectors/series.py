@@ -59,7 +59,7 @@ class SeriesPlan:
         self._hours = OffHoursDetector(d.off_hours, config.working_hours)
         self._habits = HourHabits(d.off_hours.usual_days)
         # Past days do not change during a day: each person's history is computed once a day.
-        self._history: dict[tuple[str, str], tuple[int, tuple[int, ...], float, float]] = {}
+        self._history: dict[tuple[str, str], tuple[int, tuple[int, ...], float, float, float]] = {}
 
     def needs(self, obs: Observation, local: LocalTime, offset_s: int) -> list[Need]:
         """The series to bump, in the order ``context`` reads them back."""
@@ -126,16 +126,20 @@ class SeriesPlan:
             active_past_days=history[1],
             median_day=history[2],
             mad_day=history[3],
+            median_day_all=history[4],
         )
 
 
-def personal_history(days: list[int], days_all: list[int]) -> tuple[tuple[int, ...], float, float]:
-    """(active past days, median, MAD) of a person's daily records of one entity.
+def personal_history(
+    days: list[int], days_all: list[int]
+) -> tuple[tuple[int, ...], float, float, float]:
+    """(active past days, median, MAD, median of every entity) of a person's daily records.
 
     Only days on which the person read anything count, so weekends and leave do not drag
     the median to zero."""
     active = tuple(i for i, n in enumerate(days_all[:-1]) if n)
     if not active:
-        return active, 0.0, 0.0
+        return active, 0.0, 0.0, 0.0
     _, med, mad = robust_z(0, [days[i] for i in active])
-    return active, med, mad
+    _, med_all, _ = robust_z(0, [days_all[i] for i in active])
+    return active, med, mad, med_all
