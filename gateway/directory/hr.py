@@ -18,7 +18,7 @@ from typing import Any, Literal
 import orjson
 import structlog
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
@@ -54,13 +54,13 @@ class Conflict(RequestRefused):
 class HrEventBody(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    id: str
+    id: str = Field(max_length=255)
     type: Literal["notice_given", "terminated", "transferred"]
-    subject: str | None = None
-    employee_id: str | None = None
+    subject: str | None = Field(default=None, max_length=255)
+    employee_id: str | None = Field(default=None, max_length=64)
     effective_at: datetime | None = None
     last_day: date | None = None
-    department: str | None = None
+    department: str | None = Field(default=None, max_length=128)
 
     @model_validator(mode="after")
     def _complete(self) -> HrEventBody:

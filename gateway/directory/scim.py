@@ -18,7 +18,7 @@ import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.routing import APIRoute
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DataError, IntegrityError
 from sqlalchemy.orm import Session
 
 from gateway.directory.body import MAX_BODY, read_capped
@@ -257,6 +257,10 @@ async def _write(request: Request, change: Callable[[Changes], Any], cause: str 
     except IntegrityError:
         raise ScimError(
             409, "employeeNumber is already used by another user", "uniqueness"
+        ) from None
+    except DataError:  # PostgreSQL enforces the column lengths
+        raise ScimError(
+            400, "a value is too long (userName: 255 characters)", "invalidValue"
         ) from None
 
 

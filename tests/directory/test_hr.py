@@ -173,6 +173,7 @@ async def test_scheduled_termination_takes_effect_by_itself(hr: AdminServer) -> 
             400,
         ),
         ({"id": "ev-9", "type": "terminated", "employee_id": "E-nobody"}, 404),
+        ({"id": "e" * 300, "type": "terminated", "subject": "sales07"}, 400),
     ],
     ids=[
         "unknown-type",
@@ -180,6 +181,7 @@ async def test_scheduled_termination_takes_effect_by_itself(hr: AdminServer) -> 
         "transfer-without-department",
         "naive-time",
         "unknown-employee",
+        "id-too-long",
     ],
 )
 async def test_bad_events_are_refused_with_a_clear_error(
