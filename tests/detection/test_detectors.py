@@ -49,6 +49,28 @@ async def test_baseline_waits_for_its_learning_period(make_guard: GuardFactory) 
     assert (await guard.observe(obs(T, 1200))).action == "none"
 
 
+async def test_baseline_catches_a_slow_drip_on_its_third_day(make_guard: GuardFactory) -> None:
+    guard = make_guard()
+    for n, day in enumerate(WEEKDAYS_BEFORE_25[-15:-3]):
+        await guard.observe(obs(at(day, 11), 300 if n % 2 else 500))  # median 400
+    drip_days = [*WEEKDAYS_BEFORE_25[-3:-1], 25]
+    verdicts = [await guard.observe(obs(at(day, 15), 1400)) for day in drip_days]
+    # 1,400 a day is under the one-day z-score, but three such days in a row is a drip
+    assert [v.action for v in verdicts] == ["none", "none", "alert"]
+    assert await detectors(verdicts[-1], guard) == {"baseline"}
+    assert "as on each of their 2 active days before" in verdicts[-1].detail
+
+
+async def test_baseline_ignores_busy_days_that_are_not_in_a_row(make_guard: GuardFactory) -> None:
+    guard = make_guard()
+    for n, day in enumerate(WEEKDAYS_BEFORE_25[-15:-3]):
+        await guard.observe(obs(at(day, 11), 300 if n % 2 else 500))
+    busy, quiet = WEEKDAYS_BEFORE_25[-3], WEEKDAYS_BEFORE_25[-2]
+    assert (await guard.observe(obs(at(busy, 15), 1400))).action == "none"
+    assert (await guard.observe(obs(at(quiet, 15), 400))).action == "none"
+    assert (await guard.observe(obs(at(25, 15), 1400))).action == "none"
+
+
 # ── peer group ────────────────────────────────────────────────────────────────────────
 
 
@@ -167,6 +189,28 @@ async def test_learned_late_hours_are_not_off_hours(make_guard: GuardFactory) ->
     for day in (17, 18, 19, 20, 21):
         await guard.observe(obs(at(day, 22, 5), 50))
     assert (await guard.observe(obs(at(25, 22, 30), 400))).action == "none"
+
+
+async def test_off_hours_allows_a_heavy_reader_their_usual_pace(make_guard: GuardFactory) -> None:
+    guard = make_guard()
+    await history(
+        guard,
+        WEEKDAYS_BEFORE_25[-12:],
+        4800,
+        subject="analyst",
+        entity="invoice",
+        roles=("finance",),
+    )
+    await history(
+        guard, WEEKDAYS_BEFORE_25[-12:], 100, subject="clerk", entity="invoice", roles=("finance",)
+    )
+    # usual pace 4,800 / 12 working hours = 400 an hour; six times that is 2,400 an hour
+    late = {"entity": "invoice", "path": "/erp/soap", "roles": ("finance",)}
+    assert (await guard.observe(obs(at(25, 21), 1000, subject="analyst", **late))).action == "none"
+    clerk = await guard.observe(obs(at(25, 21), 1000, subject="clerk", **late))
+    assert await detectors(clerk, guard) == {"off_hours"}
+    analyst = await guard.observe(obs(at(25, 21, 30), 1500, subject="analyst", **late))
+    assert await detectors(analyst, guard) == {"off_hours"}
 
 
 async def test_night_batch_role_is_exempt(make_guard: GuardFactory) -> None:
