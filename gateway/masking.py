@@ -110,7 +110,8 @@ class PiiHit(NamedTuple):
     end: int
 
 
-_ID_CHECK = "10X98765432"
+# Per weighted sum mod 11, the check character (as byte values, X in either case).
+_ID_CHECK = tuple(frozenset(c.encode() + c.lower().encode()) for c in "10X98765432")
 # Candidates first, validation after: a digit run of 10+ characters (every digit-based kind
 # is at least that long) and an '@' followed by a domain. Both patterns start with something
 # the regex engine can skip to quickly; the exact patterns then run only inside candidates.
@@ -125,36 +126,41 @@ _SEPARATORS = str.maketrans("", "", " -")
 
 def is_resident_id(candidate: str) -> bool:
     """GB 11643: 17 digits + check character, with a real birth date at positions 7-14."""
-    body = candidate[:17]
-    if len(candidate) != 18 or not body.isascii() or not body.isdigit():
+    return len(candidate) == 18 and candidate.isascii() and _is_resident_id(candidate.encode())
+
+
+def _is_resident_id(run: bytes) -> bool:
+    """``is_resident_id`` of 18 bytes."""
+    body = run[:17]
+    if not body.isdigit():
         return False
     # The date first, as fixed-width digit strings: it rejects most random digit runs
     # without building a date object.
-    born = candidate[6:14]
+    born = run[6:14]
     month_day = born[4:]
-    if month_day not in _MONTH_DAYS or born < "19000101":
+    if month_day not in _MONTH_DAYS or born < b"19000101":
         return False
     if born > _LOADED_ON and born > _today(int(time.time()) // 86400):
         return False  # born after today (dates before the import day need no clock)
-    if month_day == "0229" and not calendar.isleap(int(born[:4])):
+    if month_day == b"0229" and not calendar.isleap(int(born[:4])):
         return False
     # The weights are 2**(17-i) mod 11, and 13 = 2 (mod 11): the weighted sum is congruent
     # to twice the digits read in base 13, which int() computes in C.
-    return _ID_CHECK[2 * int(body, 13) % 11] == candidate[17].upper()
+    return run[17] in _ID_CHECK[2 * int(body, 13) % 11]
 
 
 # Every MMDD of a leap year; 29 February is checked against the year separately.
 _MONTH_DAYS = frozenset(
-    f"{month:02d}{day:02d}"
+    b"%02d%02d" % (month, day)
     for month in range(1, 13)
     for day in range(1, calendar.monthrange(2000, month)[1] + 1)
 )
 
 
 @lru_cache(maxsize=1)
-def _today(_day: int) -> str:
+def _today(_day: int) -> bytes:
     # Cached per UTC day number: date.today() is slow in a hot loop.
-    return date.today().strftime("%Y%m%d")
+    return date.today().strftime("%Y%m%d").encode()
 
 
 _LOADED_ON = _today(int(time.time()) // 86400)
@@ -169,7 +175,10 @@ _LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 def luhn_valid(digits: str) -> bool:
     """Luhn checksum of an ASCII digit string."""
-    raw = digits.encode()
+    return _luhn_valid(digits.encode())
+
+
+def _luhn_valid(raw: bytes) -> bool:
     return (
         sum(raw[-1::-2].translate(_LUHN_PLAIN)) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))
     ) % 10 == 0
@@ -182,11 +191,15 @@ def is_unionpay(digits: str) -> bool:
 
 def is_bank_card(digits: str) -> bool:
     """13-19 ASCII digits passing Luhn, or a UnionPay number (flagged even without Luhn)."""
+    return digits.isascii() and _is_bank_card(digits.encode())
+
+
+def _is_bank_card(raw: bytes) -> bool:
+    size = len(raw)
     return (
-        13 <= len(digits) <= 19
-        and digits.isascii()
-        and digits.isdigit()
-        and (luhn_valid(digits) or is_unionpay(digits))
+        13 <= size <= 19
+        and raw.isdigit()
+        and (_luhn_valid(raw) or (size >= 16 and raw.startswith(b"62")))
     )
 
 
@@ -221,7 +234,7 @@ def count_pii(data: str | bytes) -> Counter[str]:
     for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
         found = raw[start:end]
         if found.isdigit() or (found[-1] in b"Xx" and found[:-1].isdigit()):
-            kind = _bare_run_kind(found.decode("ascii"))
+            kind = _bare_run_kind(found)
             if kind is None:
                 continue
             # A hit can lie inside an e-mail only if the byte after its run may continue a
@@ -310,7 +323,7 @@ def _scan(text: str) -> tuple[list[PiiHit], list[PiiHit]]:
         found = run.group()
         if found.isdigit() or (found[-1] in "Xx" and found[:-1].isdigit()):
             # The common case, a bare run: only the whole run can be a hit.
-            kind = _bare_run_kind(found)
+            kind = _bare_run_kind(found.encode())
             if kind:
                 digits.append(PiiHit(kind, start, end))
         else:
@@ -362,17 +375,24 @@ def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
     return _without_overlaps(hits) if len(hits) > 1 else hits
 
 
-def _bare_run_kind(run: str) -> PiiKind | None:
+def _bare_run_kind(run: bytes) -> PiiKind | None:
+    """The kind of a run of ASCII digits without separators (only an ID ends in X)."""
     size = len(run)
-    if size == 18 and is_resident_id(run):
+    if size == 18 and _is_resident_id(run):
         return "cn_resident_id"
-    if (size == 11 and run[0] == "1" and run[1] in "3456789") or (
-        size == 13 and run.startswith("861") and run[3] in "3456789"
+    if not run.isdigit():
+        return None
+    if (size == 11 and run[0] == _ONE and run[1] in _MOBILE_SECOND) or (
+        size == 13 and run.startswith(b"861") and run[3] in _MOBILE_SECOND
     ):
         return "cn_mobile"
-    if 13 <= size <= 19 and is_bank_card(run):
+    if 13 <= size <= 19 and _is_bank_card(run):
         return "bank_card"
     return None
+
+
+_ONE = ord("1")
+_MOBILE_SECOND = frozenset(b"3456789")
 
 
 def _without_overlaps(hits: list[PiiHit]) -> list[PiiHit]:

@@ -67,6 +67,7 @@ def test_detects_valid_samples(text, kind):
         "123456789012345678",  # random 18 digits
         "110105194913310021",  # month 13 (check digit fixed up would still be a bad date)
         "12800138000",  # 12x is not a mobile prefix
+        "1380013800X",  # ten digits and an X: neither a mobile nor an ID
         "1380013800",  # 10 digits
         "138001380001",  # 12 digits, no valid card either
         "4111111111111112",  # Luhn fails
