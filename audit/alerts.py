@@ -81,7 +81,7 @@ class DetectorAdjustmentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-TABLES = [AlertRow.__table__, AlertTransitionRow.__table__, DetectorAdjustmentRow.__table__]
+TABLES = [Base.metadata.tables[n] for n in ("alerts", "alert_transitions", "detector_adjustments")]
 
 
 @dataclass(slots=True)

@@ -24,7 +24,6 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from audit.detectors.base import Need
-from gateway.errors import ConfigError
 
 log = structlog.get_logger(__name__)
 
@@ -185,19 +184,3 @@ class RedisCounters:
 
     async def aclose(self) -> None:
         await self._redis.aclose()
-
-
-def make_counters(
-    backend: str, redis_url: str | None, *, key_prefix: str, timeout_s: float, retry_s: float
-) -> Counters:
-    """The configured counters; ``redis`` needs ``redis_url`` in the settings."""
-    if backend == "memory":
-        return MemoryCounters()
-    if not redis_url:
-        raise ConfigError(
-            "detection counters.backend is 'redis' but settings redis_url is empty; "
-            "set redis_url or use backend: memory"
-        )
-    return RedisCounters.from_url(
-        redis_url, key_prefix=key_prefix, timeout_s=timeout_s, retry_s=retry_s
-    )

@@ -91,7 +91,7 @@ class _Open:
     request_ids: list[str] = field(default_factory=list)
 
 
-def _unscaled(_detector: str) -> float:
+def _unadjusted(_detector: str) -> float:
     return 1.0
 
 
@@ -133,15 +133,17 @@ class ExportGuard:
 
     async def precheck(self, subject: str, upstream: str, entity: str) -> Verdict:
         """Refuse before forwarding if an earlier alert throttled, blocked or suspended."""
-        hold = self._holds.get((subject, "*")) or self._holds.get((subject, entity))
-        if hold is None:
-            return NO_ACTION
-        now = self._clock()
-        if hold.until is not None and now >= hold.until:
-            del self._holds[(subject, entity)]
-            return NO_ACTION
-        retry = None if hold.until is None else max(1, round(hold.until - now))
-        return Verdict(hold.action, retry, _REASONS[hold.action], hold.detail, (hold.alert_id,))
+        for key in ((subject, "*"), (subject, entity)):
+            hold = self._holds.get(key)
+            if hold is None:
+                continue
+            now = self._clock()
+            if hold.until is not None and now >= hold.until:
+                del self._holds[key]  # the throttle ran out
+                continue
+            retry = None if hold.until is None else max(1, round(hold.until - now))
+            return Verdict(hold.action, retry, _REASONS[hold.action], hold.detail, (hold.alert_id,))
+        return NO_ACTION
 
     async def observe(self, obs: Observation) -> Verdict:
         """Count this response's records and apply the strongest action of every detector."""
@@ -154,20 +156,21 @@ class ExportGuard:
         if self._counters.degraded is not self._degraded_alerted:
             self._on_counters_state(obs.time)
         departing = self._people.is_departing(obs.subject)
+        factor = self._departing_factor if departing else 1.0
         ctx = self._plan.context(
-            obs, local, needs, readings, departing, self._scale(obs, departing)
+            obs, local, needs, readings, departing, factor, self._adjust_for(obs.subject)
         )
         findings = [f for detector in self._detectors for f in detector.check(ctx)]
         if not findings:
             return NO_ACTION
         return self._act(obs, findings)
 
-    def _scale(self, obs: Observation, departing: bool) -> Callable[[str], float]:
-        if not departing and not self._adjustments:
-            return _unscaled
-        base = self._departing_factor if departing else 1.0
-        adjust, subject = self._adjustments, obs.subject
-        return lambda detector: base * adjust.get((detector, subject), 1.0)
+    def _adjust_for(self, subject: str) -> Callable[[str], float]:
+        """The person's false-positive factors, by detector."""
+        if not self._adjustments:
+            return _unadjusted
+        adjustments = self._adjustments
+        return lambda detector: adjustments.get((detector, subject), 1.0)
 
     def _act(self, obs: Observation, findings: list[Finding]) -> Verdict:
         ids = tuple(self._track(obs, f) for f in findings)
@@ -359,10 +362,10 @@ class ExportGuard:
         alert, factor = await asyncio.to_thread(
             self.alerts.resolve, alert_id, by=by, verdict=verdict, note=note
         )
-        for key in [k for k, h in self._holds.items() if h.alert_id == alert_id]:
-            del self._holds[key]
-        for key in [k for k, o in self._open.items() if o.record.id == alert_id]:
-            del self._open[key]
+        for hold in [k for k, h in self._holds.items() if h.alert_id == alert_id]:
+            del self._holds[hold]
+        for tracked in [k for k, o in self._open.items() if o.record.id == alert_id]:
+            del self._open[tracked]
         if factor is not None:
             self._adjustments[(alert["detector"], alert["subject"])] = factor
         return alert

@@ -33,6 +33,7 @@ from audit.alerts import AlertStore
 from audit.counters import MemoryCounters
 from audit.detect import ExportGuard, Observation
 from audit.detectors.config import DetectionConfig, load_detection_config
+from audit.replay import EventClock, ReplayPeople
 from audit.store import make_engine
 
 ZONE = ZoneInfo("Asia/Shanghai")
@@ -301,27 +302,22 @@ def inject(rng: random.Random, kind: str, who: Person, days: int) -> tuple[list[
 # ── replay through two guards sharing counters ──────────────────────────────────────────
 
 
-class SimPeople:
+class SimClock(EventClock):
+    def __init__(self) -> None:
+        self.now = START
+
+
+class SimPeople(ReplayPeople):
     """Directory stand-in: a person is departing from their notice time on."""
 
     def __init__(self, clock: SimClock) -> None:
+        super().__init__()
         self.notice: dict[str, float] = {}
         self._clock = clock
 
     def is_departing(self, subject: str) -> bool:
         since = self.notice.get(subject)
         return since is not None and self._clock.now >= since
-
-    async def suspend(self, subject: str, *, by: str, reason: str) -> None:
-        return None
-
-
-class SimClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig) -> Outcome:

@@ -94,11 +94,16 @@ class Context:
     crawl_records: int | None
     off_records: int | None  # records read off hours in the off-hours window
     usual_hour: bool  # the person often works at this local hour
-    scale: Callable[[str], float]  # detector name → threshold multiplier for this person
+    factor: float  # heightened watch: the departing factor for people leaving, else 1
+    adjust: Callable[[str], float]  # detector name → this person's false-positive factor
     active_past_days: tuple[int, ...]  # indices of past days on which the person read anything
     median_day: float  # median records of this entity per active past day (0 if none)
     mad_day: float  # median absolute deviation of the same
     median_day_all: float  # median records of every entity together per active past day
+
+    def scale(self, detector: str) -> float:
+        """How much to multiply the detector's thresholds by for this person."""
+        return self.factor * self.adjust(detector)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,17 +84,19 @@ class VolumeConfig(_Frozen):
 
 
 class BaselineConfig(DetectorBase):
-    z: float = Field(8.0, gt=0, description="robust z-score (median/MAD of daily totals)")
-    floor: int = Field(1000, ge=1, description="never alert below this many records a day")
-    learning_days: int = Field(10, ge=1, le=30, description="active days needed first")
-    sustained_z: float = Field(4.0, gt=0, description="z-score of every day of a slow drip")
-    sustained_days: int = Field(3, ge=2, le=10, description="active days in a row, today too")
+    z: float = Field(default=8.0, gt=0, description="robust z-score (median/MAD of daily totals)")
+    floor: int = Field(default=1000, ge=1, description="never alert below this many records a day")
+    learning_days: int = Field(default=10, ge=1, le=30, description="active days needed first")
+    sustained_z: float = Field(default=4.0, gt=0, description="z-score of every day of a slow drip")
+    sustained_days: int = Field(
+        default=3, ge=2, le=10, description="active days in a row, today too"
+    )
 
 
 class PeerConfig(DetectorBase):
-    z: float = Field(10.0, gt=0)
-    floor: int = Field(1500, ge=1)
-    min_peers: int = Field(5, ge=2)
+    z: float = Field(default=10.0, gt=0)
+    floor: int = Field(default=1500, ge=1)
+    min_peers: int = Field(default=5, ge=2)
     refresh: Duration = 600
 
 
@@ -102,39 +104,39 @@ class CrawlConfig(DetectorBase):
     severity: Severity = "high"
     action: Action = "throttle"
     window: Duration = 3600
-    pages: int = Field(15, ge=2, description="deep pages (see depth) in one window")
-    depth: int = Field(5, ge=1, le=1000, description="page index from which a page is deep")
-    records: int = Field(2000, ge=1, description="records on paginated calls in one window")
+    pages: int = Field(default=15, ge=2, description="deep pages (see depth) in one window")
+    depth: int = Field(default=5, ge=1, le=1000, description="page index from which a page is deep")
+    records: int = Field(default=2000, ge=1, description="records on paginated calls in one window")
     params: list[str] = Field(
         default_factory=lambda: ["page", "offset", "skip", "start", "from", "$skip", "cursor"]
     )
     size_params: list[str] = Field(
         default_factory=lambda: ["page_size", "limit", "size", "per_page", "$top", "top"]
     )
-    default_page_size: int = Field(50, ge=1, description="for offsets sent without a size")
+    default_page_size: int = Field(default=50, ge=1, description="for offsets sent without a size")
     exempt_roles: list[str] = Field(default_factory=list, description="e.g. sync bots")
 
 
 class OffHoursConfig(DetectorBase):
     window: Duration = 3600
-    records: int = Field(500, ge=1, description="records read off hours in one window")
+    records: int = Field(default=500, ge=1, description="records read off hours in one window")
     personal_factor: float = Field(
-        3.0, ge=1, description="or this many times the person's usual hourly pace"
+        default=3.0, ge=1, description="or this many times the person's usual hourly pace"
     )
-    usual_days: int = Field(4, ge=1, description="days seen at an hour that make it usual")
+    usual_days: int = Field(default=4, ge=1, description="days seen at an hour that make it usual")
     exempt_roles: list[str] = Field(default_factory=list)
 
 
 class DepartingConfig(DetectorBase):
     severity: Severity = "high"
-    bulk_records: int = Field(100, ge=1, description="one response this big is a bulk read")
-    factor: float = Field(0.2, gt=0, le=1, description="multiplies every other threshold")
+    bulk_records: int = Field(default=100, ge=1, description="one response this big is a bulk read")
+    factor: float = Field(default=0.2, gt=0, le=1, description="multiplies every other threshold")
 
 
 class FirstAccessConfig(DetectorBase):
     severity: Severity = "low"
-    records: int = Field(100, ge=1)
-    learning_days: int = Field(10, ge=1, le=30)
+    records: int = Field(default=100, ge=1)
+    learning_days: int = Field(default=10, ge=1, le=30)
 
 
 class DetectorsConfig(_Frozen):
@@ -148,8 +150,8 @@ class DetectorsConfig(_Frozen):
 
 
 class WorkingHours(_Frozen):
-    start: int = Field(8, ge=0, le=23, description="first working hour (local)")
-    end: int = Field(20, ge=1, le=24, description="hour at which work ends (local)")
+    start: int = Field(default=8, ge=0, le=23, description="first working hour (local)")
+    end: int = Field(default=20, ge=1, le=24, description="hour at which work ends (local)")
     weekdays: list[str] = Field(default_factory=lambda: list(_WEEKDAYS[:5]))
 
     @field_validator("weekdays")
@@ -167,20 +169,22 @@ class WorkingHours(_Frozen):
 class FalsePositiveRule(_Frozen):
     """Each false-positive verdict multiplies the person's threshold by ``step``, up to ``max``."""
 
-    step: float = Field(1.5, gt=1, le=4)
-    max: float = Field(4.0, ge=1, le=20)
+    step: float = Field(default=1.5, gt=1, le=4)
+    max: float = Field(default=4.0, ge=1, le=20)
 
 
 class CountersConfig(_Frozen):
     backend: Literal["memory", "redis"] = "memory"
     key_prefix: str = "wardgate:detect:"
-    timeout_s: float = Field(0.25, gt=0, le=5)
-    retry_s: float = Field(5.0, gt=0, le=300, description="how often to retry a failed Redis")
+    timeout_s: float = Field(default=0.25, gt=0, le=5)
+    retry_s: float = Field(
+        default=5.0, gt=0, le=300, description="how often to retry a failed Redis"
+    )
 
 
 class SmtpConfig(_Frozen):
     host: str
-    port: int = Field(25, ge=1, le=65535)
+    port: int = Field(default=25, ge=1, le=65535)
     sender: str
     recipients: list[str] = Field(min_length=1)
     starttls: bool = False
@@ -191,8 +195,8 @@ class SmtpConfig(_Frozen):
 class NotifyConfig(_Frozen):
     webhook_url: str | None = None
     webhook_secret_env: str = "WARDGATE_ALERT_WEBHOOK_SECRET"  # noqa: S105 - a variable name
-    retries: int = Field(5, ge=0, le=20)
-    backoff_s: float = Field(1.0, gt=0, le=60)
+    retries: int = Field(default=5, ge=0, le=20)
+    backoff_s: float = Field(default=1.0, gt=0, le=60)
     smtp: SmtpConfig | None = None
 
 

@@ -22,7 +22,8 @@ class DepartingDetector:
 
     def check(self, ctx: Context) -> Sequence[Finding]:
         obs = ctx.obs
-        if not ctx.departing or obs.records < self._cfg.bulk_records * ctx.scale(self.name):
+        # Only false-positive feedback moves this threshold, not the departing factor itself.
+        if not ctx.departing or obs.records < self._cfg.bulk_records * ctx.adjust(self.name):
             return ()
         return (
             Finding(

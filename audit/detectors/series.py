@@ -90,7 +90,8 @@ class SeriesPlan:
         needs: list[Need],
         readings: list[list[int]],
         departing: bool,
-        scale: Callable[[str], float],
+        factor: float,
+        adjust: Callable[[str], float],
     ) -> Context:
         nw = len(self._windows)
         windows = dict(zip(self._windows, readings[:nw], strict=True))
@@ -122,7 +123,8 @@ class SeriesPlan:
             crawl_records=crawl_records,
             off_records=off_records,
             usual_hour=usual,
-            scale=scale,
+            factor=factor,
+            adjust=adjust,
             active_past_days=history[1],
             median_day=history[2],
             mad_day=history[3],

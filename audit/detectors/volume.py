@@ -80,5 +80,8 @@ class VolumeDetector:
 
     @staticmethod
     def _most_specific(rules: list[VolumeRule], entity: str) -> VolumeRule | None:
-        exact = [r for r in rules if r.entity == entity]
-        return (exact or [r for r in rules if r.entity == "*"] or [None])[0]
+        for wanted in (entity, "*"):
+            for rule in rules:
+                if rule.entity == wanted:
+                    return rule
+        return None

@@ -227,6 +227,7 @@ async def test_departing_bulk_read_alerts_and_thresholds_tighten(
 ) -> None:
     people.departing.add("leaver")
     guard = make_guard()
+    assert (await guard.observe(obs(T - 60, 50, subject="leaver"))).action == "none"
     first = await guard.observe(obs(T, 150, subject="leaver"))
     assert await detectors(first, guard) == {"departing"}
     # the hourly limit of 2,000 becomes 400 for a leaver
