@@ -46,10 +46,23 @@ class Result:
     cpu_us: float | None  # proxy CPU per request
 
 
+def _stat(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process and its reaped children, from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(x) for x in fields[11:15]) / CLK_TCK
+    """utime + stime of a process and its live children (nginx workers), from /proc."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = _stat(int(entry.name))
+        except OSError:
+            continue
+        if int(entry.name) == pid or int(fields[1]) == pid:
+            total += int(fields[11]) + int(fields[12])
+    return total / CLK_TCK
 
 
 def wait_http(url: str, timeout: float = 20.0) -> None:
@@ -152,7 +165,10 @@ def wardgate_config(
             "admin_host": "127.0.0.1",
             "admin_port": free_port(),
         },
-        "upstreams": {"crm": {"base_url": upstream, "prefix": "/crm"}},
+        "upstreams": {
+            "crm": {"base_url": upstream, "prefix": "/crm"},
+            "erp": {"base_url": upstream, "prefix": "/erp", "kind": "soap"},  # unused
+        },
         "issuers": [
             {
                 "issuer": idp,

@@ -55,5 +55,6 @@ def configure_logging(fmt: str = "json", level: str = "info") -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=_LEVELS[level], format="%(message)s", stream=sys.stderr, force=True)
-    for noisy in ("uvicorn.access", "aiohttp.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    # Libraries that narrate at INFO (Casbin prints the whole policy, httpx every JWKS call).
+    for noisy in ("uvicorn.access", "uvicorn.error", "aiohttp.access", "casbin", "httpx"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, _LEVELS[level]))

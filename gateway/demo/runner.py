@@ -95,24 +95,23 @@ def _sync_bot_key(store: ApiKeyStore) -> str:
     return store.create("demo CRM→ERP sync job", "sync-bot", ["sync"], created_by="demo")
 
 
-def _banner(tokens: dict[str, str], proxy: str, admin: str, state: Path) -> str:
+def _banner(proxy: str, admin: str, state: Path) -> str:
+    tokens = state / "demo-tokens.json"
     return f"""
 Wardgate demo is running.
-  proxy  {proxy}    (the CRM under /crm, the ERP under /erp)
-  admin  {admin}    (officer API, HR webhook, SCIM, console at {admin}/console)
-  tokens {state / "demo-tokens.json"}
+  proxy    {proxy}   the CRM under /crm (REST/JSON), the ERP under /erp (SOAP/XML)
+  admin    {admin}   officer API, HR webhook, SCIM; console at {admin}/console
+  people   sales01 (sales), finance01 (finance), officer01 (officer), leaver01 (has left),
+           sync-bot (API key) — tokens, keys and the HR secret are in {tokens}
 
-Try (tokens are valid for 8 hours):
-  export SALES={tokens["sales"]}
-  export FINANCE={tokens["finance"]}
-  export OFFICER={tokens["officer"]}
-  curl -s -H "Authorization: Bearer $SALES" '{proxy}/crm/api/customers?page=1&page_size=2'
-  curl -s -H "Authorization: Bearer $SALES" {proxy}/crm/admin/users          # 403
-  curl -s -H "Authorization: Bearer {tokens["leaver"][:16]}…" …              # the leaver: 401
-  curl -s -H "X-API-Key: {tokens["sync_bot"]}" '{proxy}/crm/api/orders?page=1&page_size=1'
-  curl -s -H "Authorization: Bearer $OFFICER" {admin}/api/audit/events?limit=5
+Try it in another terminal:
+  tok() {{ python3 -c "import json,sys; print(json.load(open('{tokens}'))[sys.argv[1]])" "$1"; }}
+  curl -s -H "Authorization: Bearer $(tok sales)" '{proxy}/crm/api/customers?page=1&page_size=2'
+  curl -s -H "Authorization: Bearer $(tok sales)" {proxy}/crm/admin/users         # 403
+  curl -s -H "Authorization: Bearer $(tok leaver)" {proxy}/crm/api/customers      # 401
+  curl -s -H "Authorization: Bearer $(tok officer)" '{admin}/api/audit/events?limit=5'
 
-The README's tour has more (SOAP, field masking, writes, HR offboarding). Ctrl-C stops.
+The README's tour has more (SOAP, masking, writes, bulk exports, HR offboarding). Ctrl-C stops.
 """
 
 
@@ -135,7 +134,7 @@ async def run_demo(state: Path, *, proxy_port: int = 8080, admin_port: int = 808
             path.chmod(0o600)
             proxy = f"http://127.0.0.1:{proxy_port}"
             admin = f"http://127.0.0.1:{admin_port}"
-            print(_banner(tokens, proxy, admin, state), flush=True)
+            print(_banner(proxy, admin, state), flush=True)
             return asyncio.create_task(_sync_loop(settings, services))
 
         await serve(settings, prepare=prepare)
