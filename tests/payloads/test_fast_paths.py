@@ -74,14 +74,26 @@ def test_counting_next_to_e_mails(text, expected):
 
 
 @pytest.mark.parametrize("sample", PII_SAMPLES)
-@pytest.mark.parametrize("neighbours", [(), ("plain words",), ("a", "b 12", "c-3")])
+@pytest.mark.parametrize(
+    "neighbours", [(), ("plain words",), ("a", "b 12", "c-3"), ("long text, no digits " * 5,)]
+)
 def test_prefilter_never_skips_pii(sample, neighbours):
     assert find_pii(sample), "the sample itself must be PII"
     assert may_hold_pii(sample)
     assert may_hold_pii("\0".join([*neighbours, sample, *neighbours]))
 
 
-@pytest.mark.parametrize("text", ["", "Regular customer", "order 1234 on 2024-01", "a-b-c"])
+@settings(max_examples=300, deadline=None)
+@given(text=texts, padding=st.sampled_from(["", "z" * 70, "中" * 70]))
+def test_prefilter_passes_every_text_with_pii(text, padding):
+    # Short and long texts take different paths through the prefilter.
+    padded = padding + text + padding
+    assert may_hold_pii(padded) or not find_pii(padded)
+
+
+@pytest.mark.parametrize(
+    "text", ["", "Regular customer", "Regular customer " * 10, "order 1234 on 2024-01", "a-b-c"]
+)
 def test_prefilter_clears_plain_text(text):
     assert not may_hold_pii(text) and find_pii(text) == []
 
