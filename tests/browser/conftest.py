@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import structlog
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.browser.apps import build_app, oidc_settings
@@ -66,31 +67,60 @@ def browser() -> Iterator[Browser]:
         chromium.close()
 
 
-@pytest.fixture
-def standin() -> StandIn:
+@pytest.fixture(scope="package")
+def _shared_standin() -> StandIn:
     return sample_data()
 
 
 @pytest.fixture
-def console_url(standin: StandIn) -> Iterator[str]:
-    """The console with paste-a-token sign-in only."""
-    with AsgiServerThread(lambda url: build_app(standin)) as server:
-        yield server.url
+def standin(_shared_standin: StandIn) -> StandIn:
+    """The stand-in API's data, fresh for every test (the servers below outlive a test)."""
+    _shared_standin.reset()
+    return _shared_standin
+
+
+@pytest.fixture(scope="package")
+def _console_server(_shared_standin: StandIn) -> Iterator[AsgiServerThread]:
+    with AsgiServerThread(lambda url: build_app(_shared_standin)) as server:
+        yield server
 
 
 @pytest.fixture
-def provider(standin: StandIn) -> Iterator[TinyOidcProvider]:
-    """A running OIDC provider; the ID tokens it issues are officers' tokens to the stand-in."""
-    idp = TinyOidcProvider(on_issue=standin.officer_tokens.add)
+def console_url(standin: StandIn, _console_server: AsgiServerThread) -> str:
+    """The console with paste-a-token sign-in only."""
+    return _console_server.url
+
+
+@pytest.fixture(scope="package")
+def _provider(_shared_standin: StandIn) -> Iterator[TinyOidcProvider]:
+    idp = TinyOidcProvider(on_issue=lambda token: _shared_standin.officer_tokens.add(token))
     with ServerThread(idp.app_for):
         yield idp
 
 
 @pytest.fixture
-def sso_console_url(standin: StandIn, provider: TinyOidcProvider) -> Iterator[str]:
+def provider(standin: StandIn, _provider: TinyOidcProvider) -> TinyOidcProvider:
+    """The running OIDC provider, its knobs and records reset; the ID tokens it issues are
+    officers' tokens to the stand-in."""
+    _provider.reset()
+    return _provider
+
+
+@pytest.fixture(scope="package")
+def _sso_console_server(
+    _shared_standin: StandIn, _provider: TinyOidcProvider
+) -> Iterator[AsgiServerThread]:
+    def make(url: str) -> FastAPI:
+        return build_app(_shared_standin, oidc_settings(_provider.issuer, url))
+
+    with AsgiServerThread(make) as server:
+        yield server
+
+
+@pytest.fixture
+def sso_console_url(provider: TinyOidcProvider, _sso_console_server: AsgiServerThread) -> str:
     """The console with OIDC sign-in through ``provider``."""
-    with AsgiServerThread(lambda url: build_app(standin, oidc_settings(provider.issuer, url))) as s:
-        yield s.url
+    return _sso_console_server.url
 
 
 @pytest.fixture

@@ -40,6 +40,10 @@ class TinyOidcProvider:
         self.on_issue = on_issue
         self.issuer = ""
         self.idp: DemoIdP | None = None
+        self.reset()
+
+    def reset(self) -> None:
+        """Honest again, with nothing seen: between tests sharing one running provider."""
         self.signer: DemoIdP | None = None
         self.forge: dict[str, Any] = {}
         self.deny = False

@@ -46,6 +46,10 @@ class StandIn:
     clerk_tokens: set[str] = field(default_factory=lambda: {CLERK_TOKEN})
     calls: list[Call] = field(default_factory=list)
 
+    def reset(self) -> None:
+        """Back to ``sample_data()``, in place: running servers hold this object."""
+        self.__dict__.update(sample_data().__dict__)
+
     def writes(self) -> list[tuple[str, str, Any]]:
         """The state-changing calls, in order: (method, path, JSON body)."""
         return [(c.method, c.path, c.body) for c in self.calls if c.method != "GET"]

@@ -66,13 +66,14 @@ function eventRow(event) {
   return h(
     "tr",
     {},
-    h("td", {}, formatTime(event.time)),
+    h("td", {}, formatTime(event.time, { seconds: true })),
     h("td", {}, event.subject ? routeLink(event.subject, "people", event.subject) : "—"),
     h("td", {}, shown(event.method)),
     h("td", { className: "path" }, shown(event.path)),
     h("td", {}, shown(event.upstream)),
     h("td", {}, shown(event.entity)),
     h("td", { className: `decision-${event.decision === "deny" ? "deny" : "allow"}` }, shown(event.decision)),
+    h("td", {}, shown(event.reason_id)),
     h("td", { className: "n" }, shown(event.status)),
     h("td", { className: "n" }, formatCount(event.records)),
   );
@@ -85,7 +86,7 @@ export async function renderAudit(ctx, params) {
   const page = await api("GET", "/api/audit/events", { query });
   const events = listOf(page, "events");
   const results = table(
-    ["Time", "Person", "Method", "Path", "Upstream", "Entity", "Decision", "Status", "Records"],
+    ["Time", "Person", "Method", "Path", "Upstream", "Entity", "Decision", "Reason", "Status", "Records"],
     events.map(eventRow),
     { className: "events" },
   );

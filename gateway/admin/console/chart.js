@@ -35,6 +35,8 @@ function seriesOrder(buckets) {
   return { names: [...kept, "other"], fold: (e) => (kept.has(e) ? e : "other") };
 }
 
+const MIN_BAR = 2.5; // one busy hour in 30 days must still be visible
+
 function bar(bucket, index, barWidth, scale, order) {
   const stacked = new Map();
   for (const [entity, n] of bucket.byEntity) {
@@ -43,6 +45,8 @@ function bar(bucket, index, barWidth, scale, order) {
   }
   const lines = [...stacked].map(([name, n]) => `${name}: ${formatCount(n)}`);
   const title = `${formatTime(bucket.hourStart)} — ${formatCount(bucket.total)} records (${lines.join(", ")})`;
+  const width = Math.max(barWidth * 0.9, MIN_BAR);
+  const x = Math.min(PLOT.left + index * barWidth, PLOT.right - width);
   let y = PLOT.bottom;
   const rects = order.names
     .filter((name) => stacked.has(name))
@@ -51,9 +55,9 @@ function bar(bucket, index, barWidth, scale, order) {
       y -= height;
       return svg("rect", {
         class: `series series-${order.names.indexOf(name)}`,
-        x: (PLOT.left + index * barWidth).toFixed(2),
+        x: x.toFixed(2),
         y: y.toFixed(2),
-        width: Math.max(barWidth * 0.9, 0.5).toFixed(2),
+        width: width.toFixed(2),
         height: height.toFixed(2),
       });
     });

@@ -56,11 +56,11 @@ export function formatCount(value) {
   return Number.isFinite(n) ? n.toLocaleString("en-US") : shown(value);
 }
 
-/** "2026-11-26 14:03 UTC": one zone for every officer reading the same trail. */
-export function formatTime(value) {
+/** "2026-11-26 14:03 UTC" (or with seconds): one zone for every officer reading the trail. */
+export function formatTime(value, { seconds = false } = {}) {
   const date = new Date(value);
   if (value === null || value === undefined || Number.isNaN(date.getTime())) return shown(value);
-  return date.toISOString().slice(0, 16).replace("T", " ") + " UTC";
+  return date.toISOString().slice(0, seconds ? 19 : 16).replace("T", " ") + " UTC";
 }
 
 /** "5 min ago", "3 h ago", "2 d ago". */
