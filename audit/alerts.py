@@ -148,11 +148,9 @@ def _transition_to_dict(row: AlertTransitionRow) -> dict[str, Any]:
 class AlertStore:
     """Alerts in the database; see the module docstring for states and the FP rule."""
 
-    def __init__(self, engine: Engine, *, fp_step: float = 1.5, fp_max: float = 4.0) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._session = make_sessionmaker(engine)
         self._engine = engine
-        self._fp_step = fp_step
-        self._fp_max = fp_max
 
     def create_tables(self) -> None:
         Base.metadata.create_all(self._engine, tables=TABLES)
@@ -237,10 +235,17 @@ class AlertStore:
         return self.get(alert_id)
 
     def resolve(
-        self, alert_id: str, *, by: str, verdict: str, note: str = ""
+        self,
+        alert_id: str,
+        *,
+        by: str,
+        verdict: str,
+        note: str = "",
+        fp_step: float = 1.5,
+        fp_max: float = 4.0,
     ) -> tuple[dict[str, Any], float | None]:
         """Resolve with a verdict; returns the alert and, for a false positive, the person's
-        new threshold factor for that detector."""
+        new threshold factor for that detector (× ``fp_step``, at most ``fp_max``)."""
         if verdict not in VERDICTS:
             raise BadRequest(
                 f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}",
@@ -259,7 +264,7 @@ class AlertStore:
                 allowed_from=("open", "acknowledged"),
             )
             if verdict == "false_positive":
-                factor = self._raise_threshold(s, row.detector, row.subject)
+                factor = self._raise_threshold(s, row.detector, row.subject, fp_step, fp_max)
         return self.get(alert_id), factor
 
     def adjustments(self) -> dict[tuple[str, str], float]:
@@ -269,7 +274,8 @@ class AlertStore:
                 (r.detector, r.subject): r.factor for r in s.scalars(select(DetectorAdjustmentRow))
             }
 
-    def _raise_threshold(self, s: Any, detector: str, subject: str) -> float:
+    @staticmethod
+    def _raise_threshold(s: Any, detector: str, subject: str, step: float, cap: float) -> float:
         now = datetime.now(UTC)
         adj = s.get(DetectorAdjustmentRow, (detector, subject))
         if adj is None:
@@ -277,7 +283,7 @@ class AlertStore:
                 detector=detector, subject=subject, factor=1.0, false_positives=0, updated_at=now
             )
             s.add(adj)
-        adj.factor = min(adj.factor * self._fp_step, self._fp_max)
+        adj.factor = min(adj.factor * step, cap)
         adj.false_positives += 1
         adj.updated_at = now
         return float(adj.factor)

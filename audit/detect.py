@@ -359,8 +359,15 @@ class ExportGuard:
     ) -> dict[str, Any]:
         """Resolve an alert: release its holds; a false positive raises the person's threshold."""
         await self.drain()
+        rule = self.config.false_positive
         alert, factor = await asyncio.to_thread(
-            self.alerts.resolve, alert_id, by=by, verdict=verdict, note=note
+            self.alerts.resolve,
+            alert_id,
+            by=by,
+            verdict=verdict,
+            note=note,
+            fp_step=rule.step,
+            fp_max=rule.max,
         )
         for hold in [k for k, h in self._holds.items() if h.alert_id == alert_id]:
             del self._holds[hold]

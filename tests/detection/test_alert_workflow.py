@@ -7,7 +7,7 @@ import pytest
 from audit.alerts import AlertConflict, AlertStore
 from gateway.errors import BadRequest, NotFound
 from tests.detection.conftest import WEDNESDAY_10H as T
-from tests.detection.conftest import GuardFactory, obs
+from tests.detection.conftest import GuardFactory, config, obs
 
 
 async def raise_volume_alert(make_guard: GuardFactory, guard=None, at: float = T) -> tuple:
@@ -85,3 +85,15 @@ async def test_false_positive_threshold_survives_a_restart(
 def test_unknown_state_filter_is_refused(store: AlertStore) -> None:
     with pytest.raises(BadRequest, match="unknown state"):
         store.list_alerts(state="closed")
+
+
+async def test_false_positive_rule_comes_from_the_policy(make_guard: GuardFactory) -> None:
+    guard = make_guard(config(false_positive={"step": 2.0, "max": 3.0}))
+    factors = []
+    for n in range(3):
+        limit = 2000 * guard.threshold_factor("volume", "sales07")
+        verdict = await guard.observe(obs(T + n * 7 * 86400, int(limit) + 1))
+        await guard.drain()
+        await guard.resolve(verdict.alert_ids[0], by="o", verdict="false_positive")
+        factors.append(guard.threshold_factor("volume", "sales07"))
+    assert factors == [2.0, 3.0, 3.0]
