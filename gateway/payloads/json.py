@@ -40,7 +40,8 @@ def locate_records(doc: Any, steps: tuple[PathStep, ...]) -> tuple[list[Any], li
 
     ``$`` alone selects the document itself and passes nothing.
     """
-    current, passed = [doc], []
+    current: list[Any] = [doc]
+    passed: list[Any] = []
     for kind, key in steps:
         selected: list[Any] = []
         for node in current:
@@ -76,7 +77,7 @@ class _Walk:
     ) -> None:
         """Hide by ``table`` in ``roots`` and (``descend``) everything below them, except
         inside the containers in ``skip``."""
-        stack = [node for node in roots if type(node) is dict or type(node) is list]
+        stack: list[Any] = [node for node in roots if type(node) is dict or type(node) is list]
         stack.reverse()  # document order: the output does not depend on it, debugging does
         ops_for, table_id, mask_pii = self._ops, id(table), self.mask_pii
         while stack:
@@ -166,7 +167,7 @@ def _only_these_containers(body: bytes, records: list[Any], passed: list[Any]) -
     can only add more of those bytes: if there are exactly as many as known containers,
     there are no others.
     """
-    known = len(passed) + sum(type(r) is dict or type(r) is list for r in records)
+    known = len(passed) + sum(map(_CONTAINERS.__contains__, map(type, records)))
     return body.count(b"{") + body.count(b"[") == known
 
 
