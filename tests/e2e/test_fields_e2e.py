@@ -170,6 +170,46 @@ def test_gzip_upstream_answer_is_filtered_with_honest_headers(gateway: Gateway):
         assert record["id_number"].encode() not in body
 
 
+def test_sales_reads_one_customer_masked(gateway: Gateway, client: httpx.Client):
+    real = data.customers()[41]
+    r = client.get(f"/crm/api/customers/{real['id']}", headers=gateway.auth("sales01"))
+    assert r.status_code == 200, r.text
+    assert r.json()["id_number"] == masked_id(real["id_number"])
+    assert real["id_number"].encode() not in r.content
+
+
+_PAGING = "<erp:Page>1</erp:Page><erp:PageSize>5</erp:PageSize>"
+_TWO_CALLS = (
+    f'<soap:Envelope xmlns:soap="{SOAP_NS}" xmlns:erp="{ERP_NS}"><soap:Body>'
+    f"<erp:GetProducts>{_PAGING}</erp:GetProducts><erp:GetInvoices>{_PAGING}</erp:GetInvoices>"
+    "</soap:Body></soap:Envelope>"
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("action", "body"),
+    [
+        (f'"{ERP_NS}/GetProducts"', soap("GetInvoices", _PAGING)),
+        ('"GetProducts"', soap("GetInvoices", _PAGING)),
+        (None, soap("GetInvoices", _PAGING)),
+        (f'"{ERP_NS}/GetProducts"', _TWO_CALLS),
+    ],
+)
+def test_sales_cannot_read_invoices_by_mislabelling_the_soap_call(
+    gateway: Gateway, client: httpx.Client, action: str | None, body: bytes
+):
+    gateway.recorder.clear()
+    headers = {**gateway.auth("sales01"), "Content-Type": "text/xml"}
+    if action is not None:
+        headers["SOAPAction"] = action
+    r = client.post("/erp/soap", headers=headers, content=body)
+    # Sales may call GetProducts only. A Body with a second operation authorised as the first
+    # must not reach the ERP: an upstream that runs every Body element would answer it.
+    assert gateway.recorder.requests("erp") == [], "an unauthorised SOAP operation was forwarded"
+    assert r.status_code in (400, 403), (r.status_code, r.content[:300])
+    assert b"Invoice>" not in r.content and b"BankAccount" not in r.content
+
+
 # --- writes ----------------------------------------------------------------------------------
 
 
