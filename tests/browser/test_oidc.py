@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -40,7 +41,9 @@ def test_sign_in_completes_and_the_token_never_touches_a_url_or_a_log(
     provider: TinyOidcProvider,
     standin: StandIn,
     logs: list[MutableMapping[str, Any]],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    caplog.set_level(logging.DEBUG)  # Authlib logs the PKCE verifier at debug level
     urls: list[str] = []
     page.on("request", lambda r: urls.append(r.url))
     responses: list[Response] = []
@@ -61,12 +64,10 @@ def test_sign_in_completes_and_the_token_never_touches_a_url_or_a_log(
     assert s256(exchange["code_verifier"]) == authorize["code_challenge"]
     # The hand-off cookie: HttpOnly, SameSite=Strict, one path, one minute; then gone.
     (callback,) = [r for r in responses if "/console/callback" in r.url]
-    handoff = [
-        c for c in callback.headers_array() if c["name"].lower() == "set-cookie"
-        if c["value"].startswith(HANDOFF_COOKIE)
-    ]  # fmt: skip
-    (cookie,) = handoff
-    attributes = {a.strip().lower() for a in cookie["value"].split(";")[1:]}
+    (cookie,) = [
+        h["value"] for h in callback.headers_array() if h["value"].startswith(HANDOFF_COOKIE)
+    ]
+    attributes = {a.strip().lower() for a in cookie.split(";")[1:]}
     assert {"httponly", "samesite=strict", "path=/console/session", "max-age=60"} <= attributes
     assert all(c["name"] != HANDOFF_COOKIE for c in page.context.cookies())
     status = page.evaluate("fetch('/console/session', {method: 'POST'}).then(r => r.status)")
@@ -74,6 +75,7 @@ def test_sign_in_completes_and_the_token_never_touches_a_url_or_a_log(
     assert {"event": "console sign-in", "subject": SUBJECT, "log_level": "info"} in logs
     assert not [entry for entry in logs if id_token in repr(entry)]
     assert not [entry for entry in logs if exchange["code_verifier"] in repr(entry)]
+    assert id_token not in caplog.text and exchange["code_verifier"] not in caplog.text
 
 
 def test_the_login_state_cookie_is_scoped_and_short_lived(
