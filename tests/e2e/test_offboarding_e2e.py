@@ -225,3 +225,66 @@ def test_notice_given_marks_departing_and_keeps_access(
     # the people list is for officers only
     r = httpx.get(f"{gateway.admin_url}/api/people/{newcomer}", headers=gateway.auth("sales01"))
     assert r.status_code == 403
+
+
+def scim_active(gateway: Gateway, subject: str, active: bool) -> httpx.Response:
+    patch = {
+        "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "replace", "value": {"active": active}}],
+    }
+    return httpx.patch(
+        f"{gateway.admin_url}/scim/v2/Users/{subject}",
+        json=patch,
+        headers={"Authorization": f"Bearer {SCIM_TOKEN}"},
+        timeout=10,
+    )
+
+
+def test_scim_reactivation_never_revives_old_tokens(
+    gateway: Gateway, client: httpx.Client, newcomer: str
+):
+    old = {"Authorization": f"Bearer {gateway.token(newcomer)}"}
+    assert scim_active(gateway, newcomer, False).status_code == 200
+    assert client.get(PROBE, headers=old).status_code == 401
+    back = scim_active(gateway, newcomer, True)
+    assert back.status_code == 200 and back.json()["active"] is True, back.text
+    refused = client.get(PROBE, headers=old)
+    assert refused.status_code == 401 and refused.json()["reason_id"] == "token_revoked"
+    # A token minted after the re-activation (iat has whole-second resolution) passes the
+    # identify stage; the roles the revocation removed come back with the next directory sync.
+    later = gateway.token(newcomer, iat=time.time() + 1)
+    r = client.get(PROBE, headers={"Authorization": f"Bearer {later}"})
+    assert r.status_code != 401, r.text
+
+
+def test_scim_cannot_undo_a_termination_by_hr(
+    gateway: Gateway, client: httpx.Client, newcomer: str
+):
+    body = hr_event("terminated", newcomer)
+    assert post_hr(gateway, body, sign_hr(body)).json()["status"] == "applied"
+    undo = scim_active(gateway, newcomer, True)
+    assert undo.status_code == 409, undo.text
+    fresh = {"Authorization": f"Bearer {gateway.token(newcomer, iat=time.time() + 1)}"}
+    assert client.get(PROBE, headers=fresh).status_code == 401
+    assert person(gateway, newcomer).json()["status"] == "left"
+
+
+def test_scheduled_termination_takes_effect_by_itself(
+    gateway: Gateway, client: httpx.Client, newcomer: str
+):
+    token = {"Authorization": f"Bearer {gateway.token(newcomer)}"}
+    effective = time.time() + 1.5
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(effective))
+    body = hr_event(
+        "terminated", newcomer, effective_at=f"{stamp}.{int(effective % 1 * 1000):03d}Z"
+    )
+    assert post_hr(gateway, body, sign_hr(body)).json()["status"] == "applied"
+    assert client.get(PROBE, headers=token).status_code == 200  # still their last hours
+    refused, _ = wait_for(
+        lambda: client.get(PROBE, headers=token),
+        lambda a: a.status_code == 401,
+        within_s=effective - time.time() + REFUSED_WITHIN_S,
+    )
+    assert refused.status_code == 401, refused.text
+    assert time.time() >= effective - 0.05  # not before its time
+    assert refused.json()["reason_id"] == "person_revoked"
