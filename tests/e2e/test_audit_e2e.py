@@ -16,6 +16,7 @@ import httpx
 import psycopg
 import pytest
 
+from gateway.demo import data
 from tests.e2e.conftest import Gateway, Upstreams, launch_gateway
 from tests.e2e.test_fields_e2e import roles_from_token, soap, soap_headers
 
@@ -131,6 +132,10 @@ def test_allowed_and_denied_requests_by_several_people_are_recorded(
     for token in tokens.values():
         assert token not in listing and token.split(".")[2] not in listing
     assert "Bearer" not in listing
+    # names and counts only: no value that was written, read or masked
+    assert "13900000000" not in listing
+    for customer in data.customers()[7:14]:
+        assert customer["id_number"] not in listing and customer["name"] not in listing
 
 
 def test_filters_narrow_the_trail_and_bad_filters_are_refused(
