@@ -474,3 +474,44 @@ def test_mapped_gzip_answer_is_filtered_and_sent_plain(odd_gateway: Gateway):
     assert "content-encoding" not in r.headers  # filtered bodies leave identity-encoded
     assert int(r.headers["content-length"]) == len(wire)
     assert orjson.loads(wire)["data"] == [{"id": 1, "id_number": masked_id(SECRET_ID)}]
+
+
+def test_cost_price_hidden_in_other_encodings_never_reaches_the_erp(
+    gateway: Gateway, client: httpx.Client, sync_key: str
+):
+    code = data.products()[8]["Code"]
+    inner = (
+        f"<erp:Product><erp:Code>{code}</erp:Code><erp:CostPrice>2.00</erp:CostPrice></erp:Product>"
+    )
+    utf16 = '<?xml version="1.0" encoding="UTF-16"?>' + soap("UpdateProduct", inner).decode()
+    entity = (
+        '<?xml version="1.0"?><!DOCTYPE soap:Envelope [<!ENTITY c '
+        '"&#60;erp:CostPrice&#62;2.00&#60;/erp:CostPrice&#62;">]>'
+        + soap(
+            "UpdateProduct", f"<erp:Product><erp:Code>{code}</erp:Code>&c;</erp:Product>"
+        ).decode()
+    )
+    for body in (utf16.encode("utf-16"), entity.encode()):
+        gateway.recorder.clear()
+        r = client.post(
+            "/erp/soap",
+            headers=soap_headers(gateway, "UpdateProduct", **{"X-API-Key": sync_key}),
+            content=body,
+        )
+        assert r.status_code in (400, 403), (r.status_code, r.text)
+        assert gateway.recorder.requests("erp") == []
+
+
+def test_compressed_write_body_is_not_forwarded_unchecked(gateway: Gateway, client: httpx.Client):
+    gateway.recorder.clear()
+    r = client.patch(
+        f"/crm/api/customers/{CUSTOMER_ID}",
+        headers={
+            **gateway.auth("sales01"),
+            "Content-Type": "application/json",
+            "Content-Encoding": "gzip",
+        },
+        content=gzip.compress(b'{"credit_limit": 1}'),
+    )
+    assert r.status_code in (400, 403, 415), (r.status_code, r.text)
+    assert gateway.recorder.requests("crm") == []
