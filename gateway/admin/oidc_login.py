@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
@@ -35,10 +36,15 @@ from authlib.integrations.base_client import (  # type: ignore[import-untyped]  
     MismatchingStateError,
     OAuthError,
 )
-from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]  # no hints
-    OAuth,
-    StarletteOAuth2App,
-)
+
+with warnings.catch_warnings():
+    # Authlib 1.9 warns on import that it will move from httpx to httpx2; every `wardgate`
+    # command would print it. Its client raises httpx errors today, caught below.
+    warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
+    from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]
+        OAuth,
+        StarletteOAuth2App,
+    )
 from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from joserfc.errors import JoseError
