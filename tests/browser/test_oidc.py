@@ -216,8 +216,11 @@ def test_the_page_offers_sso_only_when_configured(
     expect(without.get_by_role("link", name=SSO_LINK)).to_have_count(0)
 
 
-def test_an_unknown_sso_error_id_is_not_echoed(page: Page, sso_console_url: str) -> None:
-    page.goto(f"{sso_console_url}/console#sso_error=you_have_been_hacked")
+@pytest.mark.parametrize("reason", ["you_have_been_hacked", "constructor", "__proto__"])
+def test_an_unknown_sso_error_id_is_not_echoed(
+    page: Page, sso_console_url: str, reason: str
+) -> None:
+    page.goto(f"{sso_console_url}/console#sso_error={reason}")
     expect(page.locator("#notice")).to_have_text(
         "Sign-in with your company account failed. Try again."
     )

@@ -156,7 +156,8 @@ function takeSsoError() {
   const match = window.location.hash.match(/^#sso_error=([a-z_]+)$/);
   if (!match) return "";
   window.history.replaceState(null, "", window.location.pathname);
-  return SSO_ERRORS[match[1]] ?? "Sign-in with your company account failed. Try again.";
+  const known = Object.hasOwn(SSO_ERRORS, match[1]); // not "constructor" from the prototype
+  return known ? SSO_ERRORS[match[1]] : "Sign-in with your company account failed. Try again.";
 }
 
 async function loadConfig() {
