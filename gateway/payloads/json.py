@@ -64,8 +64,8 @@ class _Walk:
         self.masker = masker
         self.mask_pii = mask_pii
         self.masked: set[str] = set()
-        # Per table and key tuple: (key, hider or None to remove) for each key to hide.
-        self._ops: dict[tuple[int, tuple[str, ...]], tuple[_Op, ...]] = {}
+        # Per table (by id), per key tuple: (key, hider or None to remove) per key to hide.
+        self._ops: dict[int, dict[tuple[str, ...], tuple[_Op, ...]]] = {}
 
     def run(
         self,
@@ -78,8 +78,7 @@ class _Walk:
         """Hide by ``table`` in ``roots`` and (``descend``) everything below them, except
         inside the containers in ``skip``."""
         stack: list[Any] = [node for node in roots if type(node) is dict or type(node) is list]
-        stack.reverse()  # document order: the output does not depend on it, debugging does
-        ops_for, table_id, mask_pii = self._ops, id(table), self.mask_pii
+        ops_for, mask_pii = self._ops.setdefault(id(table), {}), self.mask_pii
         while stack:
             node = stack.pop()
             if skip and id(node) in skip:
@@ -87,7 +86,7 @@ class _Walk:
             values: Iterable[Any]
             if type(node) is dict:
                 keys = tuple(node)
-                ops = ops_for.get((table_id, keys))
+                ops = ops_for.get(keys)
                 if ops is None:
                     ops = self._bind(table, keys)
                 for key, hide in ops:
@@ -112,7 +111,7 @@ class _Walk:
             for key, rule in hits
         )
         self.masked.update(rule.field for _, rule in hits)
-        self._ops[id(table), keys] = ops
+        self._ops[id(table)][keys] = ops
         return ops
 
     @staticmethod
