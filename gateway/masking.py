@@ -239,22 +239,18 @@ def count_pii(data: str | bytes) -> Counter[str]:
     size = len(raw)
     for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
         found = raw[start:end]
-        if found.isdigit() or (found[-1] in b"Xx" and found[:-1].isdigit()):
-            kind = _bare_run_kind(found)
-            if kind is None:
-                continue
+        kind = _bare_run_kind(found)
+        if kind is not None:
             # A hit can lie inside an e-mail only if the byte after its run may continue a
             # local part (or is the '@'), or the byte before may be a domain's (or the '@').
-            near = (end < size and raw[end] in _LOCAL_OR_AT) or (
+            if (end < size and raw[end] in _LOCAL_OR_AT) or (
                 start > 0 and raw[start - 1] in _DOMAIN_OR_AT
-            )
-            if not near:
+            ):
+                near_email.append(PiiHit(kind, start, end))
+            else:
                 counts[kind] += 1
-                continue
-            hits = [PiiHit(kind, start, end)]
-        else:
-            hits = _window_hits(raw, start, end)
-        near_email.extend(hits)  # rare: a run with separators
+        elif b" " in found or b"-" in found:  # rare: a run with separators
+            near_email.extend(_window_hits(raw, start, end))
     emails = _email_ats(raw) if b"@" in raw else []
     if emails:
         counts["email"] += len(emails)
@@ -327,12 +323,11 @@ def _scan(text: str) -> tuple[list[PiiHit], list[PiiHit]]:
     for run in _DIGIT_RUN.finditer(text):
         start, end = run.span()
         found = run.group()
-        if found.isdigit() or (found[-1] in "Xx" and found[:-1].isdigit()):
-            # The common case, a bare run: only the whole run can be a hit.
-            kind = _bare_run_kind(found.encode())
-            if kind:
-                digits.append(PiiHit(kind, start, end))
-        else:
+        # The common case, a bare run: only the whole run can be a hit.
+        kind = _bare_run_kind(found.encode())
+        if kind is not None:
+            digits.append(PiiHit(kind, start, end))
+        elif " " in found or "-" in found:
             if start and text[start - 1] == "+":
                 start -= 1  # the '+' of +86 belongs to the number
             digits.extend(_digit_hits(text, start, end))
@@ -382,7 +377,8 @@ def _digit_hits(text: str, start: int, end: int) -> list[PiiHit]:
 
 
 def _bare_run_kind(run: bytes) -> PiiKind | None:
-    """The kind of a run of ASCII digits without separators (only an ID ends in X)."""
+    """The kind of a run of ASCII digits without separators (only an ID ends in X);
+    ``None`` for anything else, a run with separators included."""
     size = len(run)
     if size == 18 and _is_resident_id(run):
         return "cn_resident_id"
