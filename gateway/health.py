@@ -1,9 +1,16 @@
-"""``/healthz`` (the process is alive) and ``/readyz`` (policies loaded, store reachable)."""
+"""``/healthz`` (the process is alive) and ``/readyz`` (ready to serve with its promises kept).
+
+Ready means: policies loaded and the audit writer accepting events. A database outage alone
+does not make a replica unready — the writer spools to disk meanwhile, and taking every pod
+out of the Service would turn a database blip into a full outage. ``database`` is still
+reported so operators and alerts can see it.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -16,9 +23,12 @@ log = structlog.get_logger(__name__)
 class Health:
     """Readiness is re-checked at most once a second, so probes cannot load the database."""
 
-    def __init__(self, engine: Engine, policy_version: Any) -> None:
+    def __init__(
+        self, engine: Engine, policy_version: Callable[[], str], audit_accepting: Callable[[], bool]
+    ) -> None:
         self._engine = engine
-        self._policy_version = policy_version  # callable returning the loaded version
+        self._policy_version = policy_version
+        self._audit_accepting = audit_accepting
         self._checked_at = 0.0
         self._ready: dict[str, Any] = {}
 
@@ -29,6 +39,7 @@ class Health:
             self._ready = {
                 "policy_version": self._policy_version(),
                 "database": await self._database(),
+                "audit": "accepting" if self._audit_accepting() else "refusing",
             }
         return self._ready
 
@@ -49,7 +60,7 @@ class Health:
             status, body = 200, {"status": "alive"}
         else:
             body = await self.readiness()
-            ok = body["database"] == "ok" and bool(body["policy_version"])
+            ok = body["audit"] == "accepting" and bool(body["policy_version"])
             status, body = (200 if ok else 503), {"status": "ready" if ok else "not ready", **body}
         payload = orjson.dumps(body)
         await send(

@@ -94,6 +94,7 @@ class DisabledAudit:
     """``audit.enabled: false`` — for benchmarks only: nothing is recorded, loudly."""
 
     queue_depth = 0
+    accepting = True
 
     async def start(self) -> None:
         log.warning("AUDIT IS DISABLED: no request is recorded (audit.enabled is false)")
@@ -199,5 +200,5 @@ def build_services(settings: Settings) -> Services:
         identity=Identifier(settings.issuers, api_keys, people, http),
         audit=audit,
         detection=build_export_guard(settings, engine, people, http),
-        health=Health(engine, lambda: policy.version),
+        health=Health(engine, lambda: policy.version, lambda: audit.accepting),
     )
