@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -79,7 +80,23 @@ def sync_key(gateway: Gateway) -> str:
         str(gateway.config),
     )
     assert made.returncode == 0, made.stderr
-    return next(w for w in made.stdout.split() if w.startswith("wgk_"))
+    key = next(w for w in made.stdout.split() if w.startswith("wgk_"))
+    wait_until_key_loaded(gateway, key)
+    return key
+
+
+def wait_until_key_loaded(gateway: Gateway, key: str, within_s: float = 5.0) -> None:
+    """Gateways reload API keys about once a second: wait until this one is known.
+
+    Probes a path with no upstream: a loaded key gets 404 (no_upstream), an unknown one 401.
+    """
+    deadline = time.monotonic() + within_s
+    while True:
+        r = httpx.get(f"{gateway.url}/e2e-no-such-upstream", headers={"X-API-Key": key})
+        if r.status_code != 401 or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 404, f"the new key is still refused after {within_s} s: {r.text}"
 
 
 # --- reads -----------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ import orjson
 import pytest
 
 from tests.e2e.conftest import HR_SECRET, SCIM_TOKEN, Gateway
+from tests.e2e.test_fields_e2e import wait_until_key_loaded
 
 PROBE = "/crm/api/customers?page=1&page_size=1"
 REFUSED_WITHIN_S = 1.0
@@ -95,6 +96,7 @@ def test_hr_termination_refuses_live_token_and_api_key_within_a_second(
     )
     assert made.returncode == 0, made.stderr
     key = {"X-API-Key": next(w for w in made.stdout.split() if w.startswith("wgk_"))}
+    wait_until_key_loaded(gateway, key["X-API-Key"])
     assert client.get(PROBE, headers=token).status_code == 200
     assert client.get(PROBE, headers=key).status_code == 200
 
