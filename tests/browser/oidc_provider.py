@@ -34,7 +34,10 @@ def s256(verifier: str) -> str:
 
 
 class TinyOidcProvider:
-    """Build with ``app_for(url)`` (a ``ServerThread`` factory); read what it saw after."""
+    """Build with ``app_for(url)`` (a ``ServerThread`` factory); read what it saw after.
+
+    ``on_issue`` is called with every token it issues (ID and access token).
+    """
 
     def __init__(self, on_issue: Callable[[str], None]) -> None:
         self.on_issue = on_issue
@@ -49,7 +52,8 @@ class TinyOidcProvider:
         self.deny = False
         self.authorize_requests: list[dict[str, str]] = []
         self.token_requests: list[dict[str, str]] = []
-        self.issued: list[str] = []
+        self.issued: list[str] = []  # ID tokens
+        self.access_tokens: list[str] = []
         self._codes: dict[str, dict[str, str]] = {}
 
     def app_for(self, url: str) -> web.Application:
@@ -134,11 +138,14 @@ class TinyOidcProvider:
         assert signer is not None
         claims = {"nonce": grant["nonce"], "name": "Olga Officer", **self.forge}
         id_token = signer.issue(SUBJECT, audience=CLIENT_ID, ttl_s=600, extra=claims)
+        access_token = secrets.token_urlsafe(32)
         self.issued.append(id_token)
+        self.access_tokens.append(access_token)
         self.on_issue(id_token)
+        self.on_issue(access_token)
         return web.json_response(
             {
-                "access_token": secrets.token_urlsafe(32),
+                "access_token": access_token,
                 "token_type": "Bearer",
                 "expires_in": 600,
                 "id_token": id_token,
