@@ -287,9 +287,9 @@ _PLUS = ord("+")
 def _email_ats(raw: bytes) -> list[tuple[int, int]]:
     """(position of '@', end of domain) of every e-mail ``_emails`` would find."""
     return [
-        match.span()
-        for match in _EMAIL_DOMAIN_BYTES.finditer(raw)
-        if match.start() and raw[match.start() - 1] in _LOCAL_CHARS
+        (at, end)
+        for at, end in map(_SPAN, _EMAIL_DOMAIN_BYTES.finditer(raw))
+        if at and raw[at - 1] in _LOCAL_CHARS
     ]
 
 
