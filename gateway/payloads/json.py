@@ -8,11 +8,16 @@ serialised again, so nothing of the original bytes survives unexamined:
 - escaped keys (``"cost\\u005fprice"``) are compared after unescaping, case-insensitively;
 - a hidden name is hidden at any depth (objects in arrays of arrays included).
 
-Parsing uses the standard library: as fast as orjson on string-heavy bodies, but its peak
-memory is about 3x the body where orjson's is about 14x, and integers stay exact. orjson
-writes the result; what it cannot write (integers beyond 64 bits, lone surrogates, nesting
-deeper than 254) falls back to the standard library. Anything that cannot be parsed
-(invalid UTF-8, NaN, nesting deeper than the interpreter's recursion limit) is refused.
+The common body, flat records under a small envelope, is recognised without visiting every
+value (see ``_only_these_containers``); anything else gets the full walk.
+
+Parsing uses the standard library: as fast as orjson on string-heavy bodies, integers stay
+exact (orjson turns integers beyond 64 bits into floats), and its peak resident memory is
+lower (about 2.7x the body against 3.3x; tracemalloc's 14x for orjson counts a worst-case
+buffer its parser reserves but mostly never touches). orjson writes the result; what it
+cannot write (integers beyond 64 bits, lone surrogates, nesting deeper than 254) falls back
+to the standard library. Anything that cannot be parsed (invalid UTF-8, NaN, nesting deeper
+than the interpreter's recursion limit) is refused.
 """
 
 from __future__ import annotations

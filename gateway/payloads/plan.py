@@ -1,7 +1,8 @@
 """A field plan compiled for the filters, and the result every filter returns.
 
 Compiled once per (plan, catalog) object pair and cached by identity, so the per-record
-work is one dict lookup per key. Names are casefolded: ``Cost_Price``, ``COST_PRICE`` and
+work is one dict lookup per key (per object, for JSON: ``NameTable.shape``). Names are
+casefolded: ``Cost_Price``, ``COST_PRICE`` and
 ``cost\\u005fprice`` (after JSON unescaping) are all ``cost_price``.
 
 Two tables:
