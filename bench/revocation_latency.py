@@ -18,7 +18,6 @@ import argparse
 import statistics
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -35,7 +34,7 @@ from gateway.demo.erp import make_erp_app
 from gateway.demo.idp import DemoIdP, make_idp_app
 from gateway.demo.recorder import Recorder
 from tests.e2e.conftest import SCIM_TOKEN, Gateway, Upstreams, launch_gateway
-from tests.e2e.test_offboarding_e2e import sign_hr
+from tests.e2e.test_offboarding_e2e import hr_event, sign_hr
 from tests.support.servers import ServerThread
 
 PROBE = "/crm/api/customers?page=1&page_size=1"
@@ -62,9 +61,7 @@ def write_directory(path: Path, subjects: list[str]) -> None:
 
 
 def hr_terminate(admin: httpx.Client, subject: str) -> httpx.Response:
-    body = orjson.dumps(
-        {"id": f"bench-{uuid.uuid4().hex}", "type": "terminated", "subject": subject}
-    )
+    body = hr_event("terminated", subject)
     headers = {"Content-Type": "application/json", "X-Wardgate-Signature": sign_hr(body)}
     return admin.post("/hr/events", content=body, headers=headers)
 
