@@ -153,7 +153,7 @@ class ExportGuard:
         local = self._local.local(obs.time)
         needs = self._plan.needs(obs, local, offset)
         readings = await self._counters.add(obs.time, needs)
-        if self._counters.degraded is not self._degraded_alerted:
+        if self._counters.degraded != self._degraded_alerted:
             self._on_counters_state(obs.time)
         departing = self._people.is_departing(obs.subject)
         factor = self._departing_factor if departing else 1.0
