@@ -10,13 +10,14 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.pool import NullPool
 
 import audit.alerts  # alerts, alert_transitions, detector_adjustments
 import audit.models  # audit_events, audit_checkpoints, audit_anchors
 import gateway.apikeys  # api_keys
 import gateway.directory.store  # people, role_grants, role_changes, hr_events, directory_state
-from audit.store import Base, normalise_url
+from audit.store import Base, make_engine, normalise_url
 
 # Every module that registers tables on Base.metadata (importing it is what registers them).
 MODEL_MODULES = (audit.models, audit.alerts, gateway.apikeys, gateway.directory.store)
@@ -25,8 +26,46 @@ _HERE = Path(__file__).resolve().parent
 
 
 def create_schema(engine: Engine) -> None:
-    """Create every missing table directly (tests, the demo); production runs ``upgrade``."""
+    """Create every missing table directly, without Alembic (unit tests only)."""
     Base.metadata.create_all(engine)
+
+
+# pg_advisory_lock key: "wardgate" as a number, so replicas starting together migrate one by one
+_MIGRATION_LOCK = 0x77617264676174
+
+
+def ensure_schema(url: str) -> None:
+    """Bring the database to the newest migration before anything else touches it.
+
+    Every process that opens the database calls this first (``serve``, the CLI), so the
+    embedded SQLite default needs no setup step. On PostgreSQL an advisory lock makes
+    replicas that start together take turns; the ones after the first find nothing to do.
+    """
+    url = normalise_url(url)
+    engine = make_engine(url, poolclass=NullPool)
+    try:
+        with engine.connect() as conn:
+            locked = url.startswith("postgresql")
+            if locked:
+                conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+            try:
+                _migrate(url, engine)
+            finally:
+                if locked:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+    finally:
+        engine.dispose()
+
+
+def _migrate(url: str, engine: Engine) -> None:
+    tables = set(inspect(engine).get_table_names())
+    if "alembic_version" in tables or not tables & set(Base.metadata.tables):
+        upgrade(url)
+        return
+    # Tables made by create_schema (tests, early tools) but never stamped: complete them
+    # (create_all builds what the migrations build, tests/schema proves it) and stamp.
+    Base.metadata.create_all(engine)
+    command.stamp(alembic_config(url), "head")
 
 
 def alembic_config(url: str) -> Config:

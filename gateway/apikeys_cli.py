@@ -15,6 +15,7 @@ from rich.table import Table
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
+from audit.schema import ensure_schema
 from audit.store import make_engine, normalise_url
 from gateway.apikeys import ApiKeyStore
 from gateway.errors import WardgateError
@@ -46,9 +47,13 @@ def _store(db: str | None, config: str | None) -> ApiKeyStore:
         _fail("no database given; pass --db URL or --config FILE")
     try:
         make_url(normalise_url(url))
-        return ApiKeyStore(make_engine(url))
     except (ArgumentError, ValueError, ImportError) as exc:
         _fail(f"cannot use database URL: {exc}")
+    try:
+        ensure_schema(url)  # a fresh database gets its tables, an old one its migrations
+    except SQLAlchemyError as exc:
+        _fail(f"cannot open the database: {_shown(exc)}")
+    return ApiKeyStore(make_engine(url))
 
 
 def _shown(exc: SQLAlchemyError) -> str:

@@ -23,6 +23,7 @@ from gateway import metrics
 from gateway.admin.alerts_api import router as alerts_router
 from gateway.admin.audit_api import router as audit_router
 from gateway.admin.console import router as console_router
+from gateway.admin.oidc_login import install_oidc
 from gateway.admin.people_api import router as people_router
 from gateway.directory.hr import router as hr_router
 from gateway.directory.scim import router as scim_router
@@ -77,6 +78,7 @@ def build_admin_app(services: Services) -> FastAPI:
         console_router,
     ):
         app.include_router(router)
+    install_oidc(app, services.settings.admin.console_oidc)
     return app
 
 

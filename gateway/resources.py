@@ -166,9 +166,16 @@ def _soap_operation(
     if not body:
         return by_action
     body_el = soap_body(parse_xml(body, error=_bad_soap_body))
-    first = next((el for el in body_el if isinstance(el.tag, str)), None)
-    if first is None:
+    operations = [el for el in body_el if isinstance(el.tag, str)]
+    if len(operations) > 1:
+        # An upstream may run every Body element; only one can be authorised: refuse.
+        raise BadRequest(
+            f"the SOAP Body holds {len(operations)} operations; send one operation per request",
+            reason_id="soap_multiple_operations",
+        )
+    if not operations:
         return by_action
+    first = operations[0]
     qname = etree.QName(first)
     by_body = endpoint.by_element.get(qname.localname.casefold())
     if action and (by_body or by_action) and by_body is not by_action:

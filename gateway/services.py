@@ -20,7 +20,7 @@ from audit.counters import Counters, MemoryCounters, RedisCounters
 from audit.detect import ExportGuard
 from audit.detectors.config import DetectionConfig, load_detection_config
 from audit.notify import EmailNotifier, FanoutNotifier, Notifier, WebhookNotifier
-from audit.schema import create_schema
+from audit.schema import ensure_schema
 from audit.store import make_engine
 from audit.writer import AuditWriter
 from gateway.apikeys import ApiKeyStore
@@ -171,8 +171,8 @@ def build_export_guard(
 
 
 def build_services(settings: Settings) -> Services:
+    ensure_schema(settings.database_url)
     engine = make_engine(settings.database_url)
-    create_schema(engine)
     http = httpx.AsyncClient(timeout=httpx.Timeout(10.0), follow_redirects=False)
     catalog = FieldCatalog.load(settings.policy.path("fields"))
     resources = ResourceMap.load(settings.policy.path("resources"))

@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from audit.settings import AuditSettings
+from gateway.admin.oidc_login import ConsoleOidcSettings
 from gateway.directory.settings import DirectorySettings
 from gateway.errors import ConfigError
 
@@ -40,7 +41,8 @@ class UpstreamSettings(_Frozen):
     case_insensitive: bool = False  # IIS-style upstreams: compare paths case-folded
     strip_prefix: bool = True
     headers: dict[str, str] = Field(
-        default_factory=dict, description="sent to this upstream on every request (its own credentials)"
+        default_factory=dict,
+        description="sent to this upstream on every request (its own credentials)",
     )
 
     @field_validator("base_url")
@@ -110,8 +112,9 @@ class LogSettings(_Frozen):
 
 class AdminSettings(_Frozen):
     officer_role: str = "officer"
-    scim_token_env: str = "WARDGATE_SCIM_TOKEN"
-    hr_secret_env: str = "WARDGATE_HR_SECRET"
+    console_oidc: ConsoleOidcSettings | None = None  # single sign-on for the console
+    scim_token_env: str = "WARDGATE_SCIM_TOKEN"  # noqa: S105 - the variable's name, not a secret
+    hr_secret_env: str = "WARDGATE_HR_SECRET"  # noqa: S105 - the variable's name, not a secret
 
 
 class Settings(_Frozen):
@@ -188,7 +191,9 @@ def describe_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors():
         key = ".".join(str(p) for p in err["loc"]) or "(top level)"
         if err["type"] == "extra_forbidden":
-            lines.append(f"  {key}: unknown key (value {err['input']!r}); remove it or fix its spelling")
+            lines.append(
+                f"  {key}: unknown key (value {err['input']!r}); remove it or fix its spelling"
+            )
         elif err["type"] == "missing":
             lines.append(f"  {key}: required but missing")
         else:

@@ -18,11 +18,12 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Engine
 
+from audit.schema import ensure_schema
 from audit.store import make_engine
 from gateway.directory.model import DirectoryUnavailable
 from gateway.directory.source import make_source
 from gateway.directory.status import PeopleStatus
-from gateway.directory.store import init_directory_db, list_people
+from gateway.directory.store import list_people
 from gateway.directory.sync import SyncDiff, SyncRunner
 from gateway.errors import WardgateError
 from gateway.settings import Settings, load_settings
@@ -45,8 +46,8 @@ def _fail(message: str) -> typer.Exit:
 
 def _open(config: Path) -> tuple[Settings, Engine, PeopleStatus]:
     settings = load_settings(config)
+    ensure_schema(settings.database_url)
     engine = make_engine(settings.database_url)
-    init_directory_db(engine)
     return settings, engine, PeopleStatus(engine, settings.redis_url)
 
 

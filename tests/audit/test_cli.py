@@ -61,7 +61,8 @@ def test_upgrade_runs_the_real_migration_and_matches_the_models(db_url: str) -> 
         diff = compare_metadata(MigrationContext.configure(conn), mine)
         assert "alembic_version" in inspect(conn).get_table_names()
     engine.dispose()
-    assert [d for d in diff if d[0] != "remove_table"] == []
+    # other modules' tables show up as "remove_*" here; tests/schema compares everything
+    assert [d for d in diff if not d[0].startswith("remove_")] == []
 
 
 async def test_verify_and_export_on_a_migrated_store(

@@ -74,8 +74,12 @@ def test_soap_operations_are_the_action(policy: Policy):
 
 
 SEGMENTS = st.sampled_from(["api", "customers", "orders", "admin", "7", "export.csv", "soap", "x"])
-ROLES = st.frozensets(st.sampled_from(["sales", "finance", "officer", "sync", "crm_admin",
-                                       "sales_manager", "nobody"]), max_size=3)
+ROLES = st.frozensets(
+    st.sampled_from(
+        ["sales", "finance", "officer", "sync", "crm_admin", "sales_manager", "nobody"]
+    ),
+    max_size=3,
+)
 METHODS = st.sampled_from(["GET", "HEAD", "PATCH", "POST", "DELETE", "GetProducts"])
 
 
@@ -138,14 +142,19 @@ def test_bad_rules_name_the_problem(tmp_path: Path, line: str, message: str):
 
 
 def test_policy_tests_pass_and_catch_a_leaky_policy(tmp_path: Path, capsys):
-    assert run_policy_tests(REPO / "wardgate.yaml", policy_dir=REPO / "policies",
-                            tests_dir=REPO / "policies/tests") == 0
+    assert (
+        run_policy_tests(
+            REPO / "wardgate.yaml", policy_dir=REPO / "policies", tests_dir=REPO / "policies/tests"
+        )
+        == 0
+    )
     shutil.copytree(REPO / "policies", tmp_path / "p")
     with (tmp_path / "p" / "policy.csv").open("a") as f:
         f.write("p, sales, erp, product.CostPrice, read, allow\n")
         f.write("p, finance, crm, customer.contact_name, write, allow\n")
-    failures = run_policy_tests(REPO / "wardgate.yaml", policy_dir=tmp_path / "p",
-                                tests_dir=REPO / "policies/tests")
+    failures = run_policy_tests(
+        REPO / "wardgate.yaml", policy_dir=tmp_path / "p", tests_dir=REPO / "policies/tests"
+    )
     assert failures == 2
     out = capsys.readouterr().out
     assert "field 'CostPrice' should be absent" in out
