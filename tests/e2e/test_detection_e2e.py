@@ -168,6 +168,8 @@ def test_alert_is_listed_acknowledged_and_resolved_by_an_officer(pair: list[Gate
     assert alert["action"] == "block" and alert["severity"] == "critical"
     assert alert["count"] == 30 and alert["entity"] == "customer"
     base = f"{gw.admin_url}/api/alerts/{alert['id']}"
+    listing = httpx.get(f"{gw.admin_url}/api/alerts", headers=salesperson(gw, subject))
+    assert listing.status_code == 403 and "alerts" not in listing.json()
     assert httpx.get(base, headers=salesperson(gw, subject)).status_code == 403
     assert httpx.post(f"{base}/acknowledge", headers=salesperson(gw, subject)).status_code == 403
     assert (
