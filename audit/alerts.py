@@ -15,25 +15,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
 from audit.store import Base, make_sessionmaker
-from gateway.errors import BadRequest, NotFound, RequestRefused
+from gateway.errors import BadRequest, Conflict, NotFound
 
 STATES = ("open", "acknowledged", "resolved")
 VERDICTS = ("true_positive", "benign", "false_positive")
 _ACTION_RANK = {"alert": 1, "throttle": 2, "block": 3, "suspend": 4}
-
-
-class AlertConflict(RequestRefused):
-    """The alert is not in a state that allows this transition (409)."""
-
-    status: ClassVar[int] = 409
-    title: ClassVar[str] = "Conflict"
-    default_reason: ClassVar[str] = "alert_transition_invalid"
 
 
 class AlertRow(Base):
@@ -306,9 +298,10 @@ class AlertStore:
         verdict: str | None = None,
     ) -> None:
         if row.state not in allowed_from:
-            raise AlertConflict(
+            raise Conflict(
                 f"alert {row.id} is {row.state}; it can become {to} only from "
                 f"{' or '.join(allowed_from)}",
+                reason_id="alert_transition_invalid",
                 extra={"state": row.state},
             )
         now = datetime.now(UTC)

@@ -7,6 +7,7 @@
         ├── Unauthenticated             401  token_missing, token_invalid, token_expired …
         ├── Forbidden                   403  no_matching_rule, explicit_deny, field_write_denied …
         ├── NotFound                    404  no_upstream
+        ├── Conflict                    409  hr_event_conflict, alert_transition_invalid
         ├── PayloadTooLarge             413  request_body_too_large
         ├── TooManyRequests             429  export_throttled
         ├── UpstreamUnavailable         502  upstream_unavailable, response_unfilterable …
@@ -117,6 +118,14 @@ class NotFound(RequestRefused):
     status = 404
     title = "Not found"
     default_reason = "no_upstream"
+
+
+class Conflict(RequestRefused):
+    """The request contradicts the current state (a reused event id, a closed alert)."""
+
+    status = 409
+    title = "Conflict"
+    default_reason = "conflict"
 
 
 class PayloadTooLarge(RequestRefused):

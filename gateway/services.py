@@ -19,7 +19,7 @@ from audit.alerts import AlertStore
 from audit.counters import Counters, MemoryCounters, RedisCounters
 from audit.detect import ExportGuard
 from audit.detectors.config import DetectionConfig, load_detection_config
-from audit.notify import EmailNotifier, FanoutNotifier, Notifier, WebhookNotifier
+from audit.notify import notifier_from_config
 from audit.schema import ensure_schema
 from audit.store import make_engine
 from audit.writer import AuditWriter
@@ -136,37 +136,16 @@ def _counters(config: DetectionConfig, settings: Settings) -> Counters:
     )
 
 
-def _notifier(config: DetectionConfig, http: httpx.AsyncClient) -> Notifier | None:
-    notifiers: list[Notifier] = []
-    notify = config.notify
-    if notify.webhook_url:
-        secret = os.environ.get(notify.webhook_secret_env)
-        if not secret:
-            raise ConfigError(
-                f"detection notify.webhook_url is set but {notify.webhook_secret_env} is empty; "
-                "set the webhook signing secret"
-            )
-        notifiers.append(
-            WebhookNotifier(
-                http,
-                notify.webhook_url,
-                secret.encode(),
-                retries=notify.retries,
-                backoff_s=notify.backoff_s,
-            )
-        )
-    if notify.smtp:
-        env = notify.smtp.password_env
-        notifiers.append(EmailNotifier(notify.smtp, os.environ.get(env) if env else None))
-    return FanoutNotifier(notifiers) if len(notifiers) > 1 else (notifiers or [None])[0]
-
-
 def build_export_guard(
     settings: Settings, engine: Engine, people: PeopleStatus, http: httpx.AsyncClient
 ) -> ExportGuard:
     config = load_detection_config(settings.policy.path("detection"))
     return ExportGuard(
-        config, _counters(config, settings), AlertStore(engine), people, _notifier(config, http)
+        config,
+        _counters(config, settings),
+        AlertStore(engine),
+        people,
+        notifier_from_config(config.notify, http),
     )
 
 

@@ -31,6 +31,7 @@ from gateway.directory.store import HrEvent, Person, grants_of
 from gateway.errors import (
     PROBLEM_CONTENT_TYPE,
     BadRequest,
+    Conflict,
     NotFound,
     PayloadTooLarge,
     RequestRefused,
@@ -41,14 +42,6 @@ from gateway.errors import (
 log = structlog.get_logger(__name__)
 router = APIRouter()
 MAX_SKEW_S = 300
-
-
-class Conflict(RequestRefused):
-    """An event id was reused with a different body (the shared error tree has no 409)."""
-
-    status = 409
-    title = "Conflict"
-    default_reason = "hr_event_conflict"
 
 
 class HrEventBody(BaseModel):
@@ -169,9 +162,10 @@ def _check_seen(ch: Changes, event: HrEventBody, digest: str) -> str | None:
     if seen is None:
         return None
     if seen.body_sha256 != digest:
-        raise Conflict(
+        raise Conflict(  # an event id reused with a different body
             f"event id {event.id!r} was already used for a different event; "
             "give every event its own id",
+            reason_id="hr_event_conflict",
         )
     return "duplicate"
 

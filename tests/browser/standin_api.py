@@ -16,8 +16,14 @@ from typing import Annotated, Any
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 
-from audit.alerts import AlertConflict
-from gateway.errors import BadRequest, Forbidden, NotFound, RequestRefused, Unauthenticated
+from gateway.errors import (
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    RequestRefused,
+    Unauthenticated,
+)
 
 OFFICER_TOKEN = "officer-token-7f3a"
 CLERK_TOKEN = "clerk-token-19bc"
@@ -292,7 +298,7 @@ def _make_router(data: StandIn) -> APIRouter:
         alert: dict[str, Any], who: str, to: str, allowed: tuple[str, ...], **extra: Any
     ) -> None:
         if alert["state"] not in allowed:
-            raise AlertConflict(
+            raise Conflict(
                 f"alert {alert['id']} is {alert['state']}; it can become {to} only from "
                 f"{' or '.join(allowed)}",
                 reason_id="alert_transition_invalid",

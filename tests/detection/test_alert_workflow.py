@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from audit.alerts import AlertConflict, AlertStore
-from gateway.errors import BadRequest, NotFound
+from audit.alerts import AlertStore
+from gateway.errors import BadRequest, Conflict, NotFound
 from tests.detection.conftest import WEDNESDAY_10H as T
 from tests.detection.conftest import GuardFactory, config, obs
 
@@ -37,10 +37,10 @@ async def test_invalid_transitions_and_bad_input_change_nothing(
     with pytest.raises(BadRequest):
         await guard.resolve(alert_id, by="o", verdict="probably_fine")
     await guard.resolve(alert_id, by="o", verdict="benign")
-    with pytest.raises(AlertConflict) as conflict:
+    with pytest.raises(Conflict) as conflict:
         await guard.acknowledge(alert_id, by="o")
     assert conflict.value.status == 409
-    with pytest.raises(AlertConflict):
+    with pytest.raises(Conflict):
         await guard.resolve(alert_id, by="o", verdict="false_positive")
     with pytest.raises(NotFound):
         await guard.acknowledge("no-such-alert", by="o")
