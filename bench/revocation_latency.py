@@ -34,7 +34,7 @@ from gateway.demo.erp import make_erp_app
 from gateway.demo.idp import DemoIdP, make_idp_app
 from gateway.demo.recorder import Recorder
 from tests.e2e.conftest import SCIM_TOKEN, Gateway, Upstreams, launch_gateway
-from tests.e2e.test_offboarding_e2e import hr_event, sign_hr
+from tests.e2e.helpers import hr_event, sign_hr
 from tests.support.servers import ServerThread
 
 PROBE = "/crm/api/customers?page=1&page_size=1"

@@ -18,7 +18,7 @@ import pytest
 
 from gateway.demo import data
 from tests.e2e.conftest import Gateway, Upstreams, launch_gateway
-from tests.e2e.test_fields_e2e import roles_from_token, soap, soap_headers
+from tests.e2e.helpers import roles_from_token, soap, soap_headers
 
 PG_ADMIN_URL = "postgresql://root@127.0.0.1:5432/test"
 Event = dict[str, Any]

@@ -22,7 +22,7 @@ import yaml
 
 from gateway.demo import data
 from tests.e2e.conftest import REPO, Gateway, Upstreams, launch_gateway
-from tests.e2e.test_fields_e2e import roles_from_token
+from tests.e2e.helpers import roles_from_token
 
 REDIS_URL = "redis://127.0.0.1:6379/0"
 BLOCK_AFTER = 25  # sales may read 25 customers per hour here; the 26th is refused

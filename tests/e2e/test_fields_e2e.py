@@ -10,7 +10,6 @@ from __future__ import annotations
 import gzip
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,43 +20,18 @@ import yaml
 from aiohttp import web
 
 from gateway.demo import data
-from tests.e2e.conftest import AUDIENCE, REPO, Gateway, Upstreams, launch_gateway
+from tests.e2e.conftest import REPO, Gateway, Upstreams, launch_gateway
+from tests.e2e.helpers import (
+    ERP_NS,
+    SOAP_NS,
+    roles_from_token,
+    soap,
+    soap_headers,
+    wait_until_key_loaded,
+)
 from tests.support.servers import ServerThread
 
-ERP_NS = "http://demo.wardgate.dev/erp"
-SOAP_NS = "http://schemas.xmlsoap.org/soap/envelope/"
 CUSTOMER_ID = 17  # customers 1..30000; this one is only patched by the tests below
-
-
-def soap(operation: str, inner: str) -> bytes:
-    return (
-        f'<soap:Envelope xmlns:soap="{SOAP_NS}" xmlns:erp="{ERP_NS}"><soap:Body>'
-        f"<erp:{operation}>{inner}</erp:{operation}></soap:Body></soap:Envelope>"
-    ).encode()
-
-
-def soap_headers(gateway: Gateway, operation: str, **credential: str) -> dict[str, str]:
-    auth = credential or gateway.auth("sales01")
-    return {**auth, "Content-Type": "text/xml", "SOAPAction": f'"{ERP_NS}/{operation}"'}
-
-
-def roles_from_token(ups: Upstreams) -> dict[str, Any]:
-    """Settings overrides under which the demo IdP's ``roles`` claim grants the roles.
-
-    For launched gateways that need no directory sync (which costs a CLI run): mint tokens
-    with ``gateway.token(sub, extra={"roles": [...]})``.
-    """
-    return {
-        "issuers": [
-            {
-                "issuer": ups.idp_url,
-                "jwks_url": f"{ups.idp_url}/jwks.json",
-                "audience": AUDIENCE,
-                "algorithms": ["RS256"],
-                "trust_role_claims": True,
-            }
-        ]
-    }
 
 
 def masked_id(real: str) -> str:
@@ -83,20 +57,6 @@ def sync_key(gateway: Gateway) -> str:
     key = next(w for w in made.stdout.split() if w.startswith("wgk_"))
     wait_until_key_loaded(gateway, key)
     return key
-
-
-def wait_until_key_loaded(gateway: Gateway, key: str, within_s: float = 5.0) -> None:
-    """Gateways reload API keys about once a second: wait until this one is known.
-
-    Probes a path with no upstream: a loaded key gets 404 (no_upstream), an unknown one 401.
-    """
-    deadline = time.monotonic() + within_s
-    while True:
-        r = httpx.get(f"{gateway.url}/e2e-no-such-upstream", headers={"X-API-Key": key})
-        if r.status_code != 401 or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    assert r.status_code == 404, f"the new key is still refused after {within_s} s: {r.text}"
 
 
 # --- reads -----------------------------------------------------------------------------------

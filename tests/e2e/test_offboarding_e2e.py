@@ -7,35 +7,19 @@ under a fresh random subject.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import orjson
 import pytest
 
 from tests.e2e.conftest import HR_SECRET, SCIM_TOKEN, Gateway
-from tests.e2e.test_fields_e2e import wait_until_key_loaded
+from tests.e2e.helpers import hr_event, sign_hr, wait_until_key_loaded
 
 PROBE = "/crm/api/customers?page=1&page_size=1"
 REFUSED_WITHIN_S = 1.0
-
-
-def sign_hr(body: bytes, *, secret: str = HR_SECRET, t: int | None = None) -> str:
-    """``X-Wardgate-Signature`` for ``body``: HMAC-SHA256 over ``"<t>.<body>"``."""
-    stamp = int(time.time()) if t is None else t
-    mac = hmac.new(secret.encode(), f"{stamp}.".encode() + body, hashlib.sha256).hexdigest()
-    return f"t={stamp},v1={mac}"
-
-
-def hr_event(type_: str, subject: str, **fields: Any) -> bytes:
-    return orjson.dumps(
-        {"id": f"e2e-{uuid.uuid4().hex}", "type": type_, "subject": subject, **fields}
-    )
 
 
 def post_hr(gateway: Gateway, body: bytes, signature: str | None = None) -> httpx.Response:

@@ -10,7 +10,9 @@ import pytest
 
 from gateway.apikeys import split_key
 from tests.e2e.conftest import Gateway, raw_request
+from tests.e2e.helpers import soap, wait_until_key_loaded
 
+PAGE = "<erp:Page>1</erp:Page><erp:PageSize>5</erp:PageSize>"
 CORPUS = Path(__file__).parent.parent / "routing" / "denied_spellings.txt"
 
 
@@ -56,10 +58,7 @@ def test_api_key_from_the_cli_works_and_stays_with_wardgate(gateway: Gateway, cl
     )
     assert made.returncode == 0, made.stderr
     key = next(w for w in made.stdout.split() if w.startswith("wgk_"))
-    deadline = time.monotonic() + 3  # the gateway picks new keys up within a second
-    while (r := client.get("/crm/echo", headers={"X-API-Key": key})).status_code == 401:
-        assert time.monotonic() < deadline, r.text
-        time.sleep(0.1)
+    wait_until_key_loaded(gateway, key)  # gateways pick new keys up within a second
     gateway.recorder.clear()
     r = client.get("/crm/echo", headers={"X-API-Key": key})
     assert r.status_code == 200, r.text
@@ -96,7 +95,7 @@ def test_deny_by_default_for_roles_without_rules(gateway: Gateway, client):
             "Content-Type": "text/xml",
             "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
         },
-        content=_soap("GetInvoices"),
+        content=soap("GetInvoices", PAGE),
     )
     assert r.status_code == 403
     assert r.json()["reason_id"] == "no_matching_rule"
@@ -110,7 +109,7 @@ def test_finance_reads_invoices_over_soap(gateway: Gateway, client):
             "Content-Type": "text/xml",
             "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
         },
-        content=_soap("GetInvoices"),
+        content=soap("GetInvoices", PAGE),
     )
     assert r.status_code == 200, r.text
     assert b"<erp:Invoice>" in r.content or b"Invoice>" in r.content
@@ -246,12 +245,3 @@ def test_health_ready_and_metrics(gateway: Gateway, client):
     metrics = httpx.get(f"{gateway.admin_url}/metrics").text
     assert "wardgate_requests_total" in metrics
     assert 'decision="deny"' in metrics
-
-
-def _soap(operation: str) -> bytes:
-    return (
-        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/" '
-        'xmlns:erp="http://demo.wardgate.dev/erp"><soap:Body>'
-        f"<erp:{operation}><erp:Page>1</erp:Page><erp:PageSize>5</erp:PageSize></erp:{operation}>"
-        "</soap:Body></soap:Envelope>"
-    ).encode()
