@@ -30,40 +30,15 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from audit.event import AuditEvent
+from audit.event import EVENT_FIELDS, AuditEvent
 from audit.models import as_utc
 from audit.settings import AuditSettings
 from gateway.errors import ConfigError
 
 GENESIS_HASH = "0" * 64
 
-# The event fields covered by the hash, in the order they are documented; the encoding
-# sorts keys anyway, this list decides which columns count.
-HASHED_FIELDS: tuple[str, ...] = (
-    "chain_id",
-    "id",
-    "request_id",
-    "time",
-    "subject",
-    "roles",
-    "auth_method",
-    "client_addr",
-    "user_agent",
-    "upstream",
-    "entity",
-    "method",
-    "path",
-    "decision",
-    "reason_id",
-    "matched_rule",
-    "status",
-    "records",
-    "fields_masked",
-    "pii_hits",
-    "request_bytes",
-    "response_bytes",
-    "latency_ms",
-)
+# The columns covered by the hash (the encoding sorts keys, so order does not matter).
+HASHED_FIELDS: tuple[str, ...] = ("chain_id", *EVENT_FIELDS)
 
 
 def rfc3339(value: datetime) -> str:

@@ -13,6 +13,32 @@ from typing import Literal
 
 Decision = Literal["allow", "deny"]
 
+# The public shape of an event, in the order the query API, CSV and export show it.
+EVENT_FIELDS: tuple[str, ...] = (
+    "id",
+    "time",
+    "request_id",
+    "subject",
+    "roles",
+    "auth_method",
+    "client_addr",
+    "user_agent",
+    "upstream",
+    "entity",
+    "method",
+    "path",
+    "decision",
+    "reason_id",
+    "matched_rule",
+    "status",
+    "records",
+    "fields_masked",
+    "pii_hits",
+    "request_bytes",
+    "response_bytes",
+    "latency_ms",
+)
+
 
 def time_ordered_id() -> str:
     """A UUIDv7-style id (48-bit ms timestamp + random): sorts by creation time."""

@@ -21,8 +21,8 @@ import structlog
 from sqlalchemy import Engine, select
 
 from audit.chain import rfc3339
+from audit.event import EVENT_FIELDS
 from audit.models import as_utc, events_table
-from audit.query import EVENT_FIELDS
 
 log = structlog.get_logger(__name__)
 ev = events_table.c

@@ -23,6 +23,7 @@ import orjson
 from sqlalchemy import Engine, Select, select, tuple_
 
 from audit.chain import rfc3339
+from audit.event import EVENT_FIELDS
 from audit.models import as_utc, events_table
 from gateway.errors import BadRequest
 
@@ -30,31 +31,6 @@ ev = events_table.c
 MAX_LIMIT = 1000
 DEFAULT_LIMIT = 100
 
-# Public shape of one event: the AuditEvent fields, then where it sits in its chain.
-EVENT_FIELDS: tuple[str, ...] = (
-    "id",
-    "time",
-    "request_id",
-    "subject",
-    "roles",
-    "auth_method",
-    "client_addr",
-    "user_agent",
-    "upstream",
-    "entity",
-    "method",
-    "path",
-    "decision",
-    "reason_id",
-    "matched_rule",
-    "status",
-    "records",
-    "fields_masked",
-    "pii_hits",
-    "request_bytes",
-    "response_bytes",
-    "latency_ms",
-)
 CHAIN_FIELDS: tuple[str, ...] = ("chain_id", "seq", "hash")
 _PARAMS = frozenset(
     {"subject", "since", "until", "upstream", "entity", "decision", "min_records", "limit"}

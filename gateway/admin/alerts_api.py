@@ -7,15 +7,13 @@ its own (``upstream="admin"``), beside the alert's own transition history. Bad i
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
-from audit.event import AuditEvent
-from gateway.admin.auth import require_officer
+from gateway.admin.auth import officer_event, require_officer
 from gateway.errors import BadRequest
 from gateway.principal import Principal
 
@@ -54,24 +52,8 @@ async def record_officer_action(
     request: Request, officer: Principal, reason_id: str, entity: str
 ) -> None:
     """Audit one officer state change (who, what, on which path)."""
-    services = request.app.state.services
-    await services.audit.record(
-        AuditEvent(
-            request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
-            method=request.method,
-            path=request.url.path,
-            decision="allow",
-            reason_id=reason_id,
-            status=200,
-            subject=officer.subject,
-            roles=(services.settings.admin.officer_role,),
-            auth_method=officer.auth_method,
-            client_addr=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-            upstream="admin",
-            entity=entity,
-        )
-    )
+    event = officer_event(request, officer, reason_id=reason_id, entity=entity)
+    await request.app.state.services.audit.record(event)
 
 
 @router.get("", summary="List alerts, newest first (filters: state, subject, detector)")

@@ -6,16 +6,14 @@ returned: if that record cannot be written, the answer is not given (fail closed
 
 from __future__ import annotations
 
-import uuid
 from typing import Annotated
 
 import orjson
 from fastapi import APIRouter, Depends, Request, Response
 from starlette.concurrency import run_in_threadpool
 
-from audit.event import AuditEvent
 from audit.query import Page, fetch_page, parse_filter, to_csv, wants_csv
-from gateway.admin.auth import require_officer
+from gateway.admin.auth import officer_event, require_officer
 from gateway.principal import Principal
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -45,29 +43,13 @@ async def list_events(request: Request, officer: Officer) -> Response:
     else:
         body = orjson.dumps({"events": page.events, "next_cursor": page.next_cursor})
         response = Response(body, media_type="application/json")
-    await services.audit.record(_officer_query_event(request, officer, len(page.events), len(body)))
-    return response
-
-
-def _officer_query_event(
-    request: Request, officer: Principal, records: int, response_bytes: int
-) -> AuditEvent:
-    services = request.app.state.services
-    query = request.url.query
-    return AuditEvent(
-        request_id=request.headers.get("x-request-id") or str(uuid.uuid4()),
-        method="GET",
-        path=request.url.path + (f"?{query}" if query else ""),
-        decision="allow",
+    event = officer_event(
+        request,
+        officer,
         reason_id="officer_query",
-        status=200,
-        subject=officer.subject,
-        roles=(services.settings.admin.officer_role,),
-        auth_method=officer.auth_method,
-        client_addr=request.client.host if request.client else None,
-        user_agent=request.headers.get("user-agent"),
-        upstream="admin",
         entity="audit_event",
-        records=records,
-        response_bytes=response_bytes,
+        records=len(page.events),
+        response_bytes=len(body),
     )
+    await services.audit.record(event)
+    return response
