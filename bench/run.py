@@ -156,8 +156,9 @@ http {{
 
 
 def wardgate_config(
-    folder: Path, port: int, upstream: str, idp: str, durability: str, audit: bool
+    folder: Path, port: int, upstream: str, idp: str, durability: str, audit: bool, db: str | None
 ) -> Path:
+    """Settings for one run; ``db`` None = a fresh SQLite file (the embedded default)."""
     config = {
         "listen": {
             "proxy_host": "127.0.0.1",
@@ -178,7 +179,7 @@ def wardgate_config(
             }
         ],
         "policy": {"dir": str(folder / "policies")},
-        "database_url": f"sqlite:///{folder}/bench-{durability}-{audit}.db",
+        "database_url": db or f"sqlite:///{folder}/bench-{durability}-{audit}-{port}.db",
         "audit": {"enabled": audit, "durability": durability, "spool_dir": str(folder / "spool")},
         "log": {"format": "json", "level": "warning"},
     }
@@ -200,14 +201,16 @@ def run_round(args: argparse.Namespace, folder: Path, idp: DemoIdP, idp_url: str
             results.append(measure("nginx", f"http://127.0.0.1:{ng_port}{PATH}", ng.pid, args, {}))
         token = idp.issue("bench-user", audience="bench", ttl_s=3600, extra={"roles": ["bench"]})
         auth = {"Authorization": f"Bearer {token}"}
-        for label, durability, audit in (
-            ("wardgate (audit off)", "fast", False),
-            ("wardgate (audit fast)", "fast", True),
-            ("wardgate (audit strict)", "strict", True),
+        for label, durability, audit, db in (
+            ("wardgate (audit off)", "fast", False, None),
+            ("wardgate (audit fast, SQLite)", "fast", True, None),
+            ("wardgate (audit strict, SQLite)", "strict", True, None),
+            ("wardgate (audit fast, PostgreSQL)", "fast", True, args.postgres),
+            ("wardgate (audit strict, PostgreSQL)", "strict", True, args.postgres),
         ):
             port = free_port()
             cfg = wardgate_config(
-                folder, port, f"http://127.0.0.1:{up_port}", idp_url, durability, audit
+                folder, port, f"http://127.0.0.1:{up_port}", idp_url, durability, audit, db
             )
             wardgate = str(Path(sys.executable).parent / "wardgate")
             with process([wardgate, "serve", "--config", str(cfg)], cwd=REPO) as gw:
@@ -274,6 +277,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--rules", type=int, default=10_000)
+    parser.add_argument(
+        "--postgres",
+        default="postgresql://root@127.0.0.1:5432/test",
+        help="database for the PostgreSQL rows (the audit tables are created if missing)",
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:

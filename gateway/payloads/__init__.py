@@ -18,6 +18,7 @@ from gateway.payloads.compression import decode_body, too_large, unfilterable
 from gateway.payloads.csv import filter_csv
 from gateway.payloads.json import Unfilterable, filter_json
 from gateway.payloads.plan import FilterResult, compile_plan
+from gateway.payloads.prefilter import may_name_any
 from gateway.payloads.writes import guard_write
 from gateway.payloads.xml import filter_xml
 
@@ -62,6 +63,10 @@ def filter_response(
     kind = media_format(content_type)
     if not body or (resource is None and kind not in ("json", "xml")):
         return FilterResult(body, 0, content_encoding=content_encoding)  # nothing to filter
+    if resource is None and not content_encoding and not may_name_any(body, catalog.always_mask):
+        # Unmapped and no safety-net name in any spelling: pass untouched, unparsed. PII is
+        # counted where Wardgate reads records (mapped routes), not on every passing byte.
+        return FilterResult(body, 0, content_encoding=content_encoding)
     if resource is not None and kind != resource.format:
         raise unfilterable(
             f"content type {content_type!r} is not the {resource.format} this route is mapped to"
