@@ -120,6 +120,34 @@ class Finding:
     scope: str = ""
 
 
+class _Rated(Protocol):
+    @property
+    def severity(self) -> Severity: ...
+
+    @property
+    def action(self) -> Action: ...
+
+
+DAY_S = 86_400
+
+
+def daily_finding(
+    detector: str, cfg: _Rated, today: int, explanation: str, evidence: dict[str, Any]
+) -> tuple[Finding, ...]:
+    """The one finding of a detector that judges a person's total for today."""
+    return (
+        Finding(
+            detector=detector,
+            severity=cfg.severity,
+            action=cfg.action,
+            count=today,
+            window_s=DAY_S,
+            explanation=explanation,
+            evidence=evidence,
+        ),
+    )
+
+
 class Detector(Protocol):
     """One rule over the shared counters; registered in ``audit.detectors.build_detectors``."""
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.detectors.base import Context, Finding, plural
+from audit.detectors.base import Context, Finding, daily_finding, plural
 from audit.detectors.config import BaselineConfig
 
 
@@ -38,25 +38,21 @@ class BaselineDetector:
             detail = f", as on each of their {self._cfg.sustained_days - 1} active days before"
         else:
             return ()
-        return (
-            Finding(
-                detector=self.name,
-                severity=self._cfg.severity,
-                action=self._cfg.action,
-                count=today,
-                window_s=86400,
-                explanation=(
-                    f"{obs.subject} read {plural(today)} {obs.entity} records today{detail}; "
-                    f"their 30-day median is {plural(med)} a day (z-score {z:.1f})"
-                ),
-                evidence={
-                    "median": med,
-                    "mad": mad,
-                    "z": round(z, 2),
-                    "active_days": len(ctx.active_past_days),
-                    "sustained": bool(detail),
-                },
+        return daily_finding(
+            self.name,
+            self._cfg,
+            today,
+            (
+                f"{obs.subject} read {plural(today)} {obs.entity} records today{detail}; "
+                f"their 30-day median is {plural(med)} a day (z-score {z:.1f})"
             ),
+            {
+                "median": med,
+                "mad": mad,
+                "z": round(z, 2),
+                "active_days": len(ctx.active_past_days),
+                "sustained": bool(detail),
+            },
         )
 
     def _sustained(self, ctx: Context) -> bool:

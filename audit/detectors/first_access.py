@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.detectors.base import HISTORY_DAYS, Context, Finding, plural
+from audit.detectors.base import HISTORY_DAYS, Context, Finding, daily_finding, plural
 from audit.detectors.config import FirstAccessConfig
 
 
@@ -25,17 +25,13 @@ class FirstAccessDetector:
         if active < self._cfg.learning_days:
             return ()
         obs = ctx.obs
-        return (
-            Finding(
-                detector=self.name,
-                severity=self._cfg.severity,
-                action=self._cfg.action,
-                count=today,
-                window_s=86400,
-                explanation=(
-                    f"{obs.subject} read {plural(today)} {obs.entity} records today, the first "
-                    f"{obs.entity} records in {HISTORY_DAYS} days ({active} active days)"
-                ),
-                evidence={"active_days": active},
+        return daily_finding(
+            self.name,
+            self._cfg,
+            today,
+            (
+                f"{obs.subject} read {plural(today)} {obs.entity} records today, the first "
+                f"{obs.entity} records in {HISTORY_DAYS} days ({active} active days)"
             ),
+            {"active_days": active},
         )

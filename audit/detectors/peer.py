@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from audit.detectors.base import Context, Finding, plural, robust_z
+from audit.detectors.base import Context, Finding, daily_finding, plural, robust_z
 from audit.detectors.config import PeerConfig
 
 _MAX_SUBJECTS_PER_GROUP = 5000
@@ -54,20 +54,16 @@ class PeerDetector:
         if lowest is None or lowest[0] < self._cfg.z * scale:
             return ()
         z, role, med, peers = lowest
-        return (
-            Finding(
-                detector=self.name,
-                severity=self._cfg.severity,
-                action=self._cfg.action,
-                count=today,
-                window_s=86400,
-                explanation=(
-                    f"{obs.subject} read {plural(today)} {obs.entity} records today; "
-                    f"{peers} other {role} people read a median of {plural(med)} a day "
-                    f"(z-score {z:.1f})"
-                ),
-                evidence={"role": role, "peer_median": med, "peers": peers, "z": round(z, 2)},
+        return daily_finding(
+            self.name,
+            self._cfg,
+            today,
+            (
+                f"{obs.subject} read {plural(today)} {obs.entity} records today; "
+                f"{peers} other {role} people read a median of {plural(med)} a day "
+                f"(z-score {z:.1f})"
             ),
+            {"role": role, "peer_median": med, "peers": peers, "z": round(z, 2)},
         )
 
     def _group_stats(
