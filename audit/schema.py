@@ -1,7 +1,7 @@
 """The complete database schema: every module that defines tables, and how to build it.
 
 ``Base.metadata`` only knows the tables of modules that were imported, so Alembic and
-``create_schema`` import this list first. Add a module here when it adds tables.
+``ensure_schema`` import this list first. Add a module here when it adds tables.
 """
 
 from __future__ import annotations
@@ -23,11 +23,6 @@ from audit.store import Base, make_engine, normalise_url
 MODEL_MODULES = (audit.models, audit.alerts, gateway.apikeys, gateway.directory.store)
 
 _HERE = Path(__file__).resolve().parent
-
-
-def create_schema(engine: Engine) -> None:
-    """Create every missing table directly, without Alembic (unit tests only)."""
-    Base.metadata.create_all(engine)
 
 
 # pg_advisory_lock key: "wardgate" as a number, so replicas starting together migrate one by one
@@ -62,7 +57,7 @@ def _migrate(url: str, engine: Engine) -> None:
     if "alembic_version" in tables or not tables & set(Base.metadata.tables):
         upgrade(url)
         return
-    # Tables made by create_schema (tests, early tools) but never stamped: complete them
+    # Tables made by create_all (unit tests, early tools) but never stamped: complete them
     # (create_all builds what the migrations build, tests/schema proves it) and stamp.
     Base.metadata.create_all(engine)
     command.stamp(alembic_config(url), "head")

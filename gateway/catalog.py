@@ -55,7 +55,6 @@ class FieldCatalog:
     def __init__(self, entities: Mapping[str, EntityCatalog], always_mask: frozenset[str]):
         self._entities = entities
         self.always_mask = always_mask
-        self.always_mask_folded = frozenset(n.casefold() for n in always_mask)
 
     @classmethod
     def load(cls, path: str | Path) -> FieldCatalog:

@@ -45,7 +45,3 @@ class FieldPlan:
     hidden: dict[str, HideRule] = field(default_factory=dict)
     write_denied: frozenset[str] = frozenset()
     mask_pii: bool = False
-
-    @property
-    def is_passthrough(self) -> bool:
-        return not self.hidden and not self.mask_pii

@@ -173,11 +173,6 @@ _LUHN_DOUBLED = bytes.maketrans(
 _LUHN_PLAIN = bytes.maketrans(b"0123456789", bytes(range(10)))
 
 
-def luhn_valid(digits: str) -> bool:
-    """Luhn checksum of an ASCII digit string."""
-    return _luhn_valid(digits.encode())
-
-
 def _luhn_valid(raw: bytes) -> bool:
     return (
         sum(raw[-1::-2].translate(_LUHN_PLAIN)) + sum(raw[-2::-2].translate(_LUHN_DOUBLED))

@@ -32,4 +32,3 @@ RECORDS = Counter(
 AUDIT_QUEUE = Gauge(
     "wardgate_audit_queue_depth", "Audit events waiting to be written", registry=REGISTRY
 )
-POLICY_RULES = Gauge("wardgate_policy_rules", "Casbin rules loaded", registry=REGISTRY)

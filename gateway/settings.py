@@ -102,7 +102,6 @@ class PolicySettings(_Frozen):
 class LimitSettings(_Frozen):
     max_request_body: int = Field(10 * 1024 * 1024, ge=1024)
     max_filtered_response: int = Field(64 * 1024 * 1024, ge=1024)
-    max_header_bytes: int = Field(32 * 1024, ge=1024)
 
 
 class LogSettings(_Frozen):

@@ -26,8 +26,6 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit.store import Base
 
-PERSON_STATUSES = ("active", "disabled", "left", "suspended")
-
 
 def utcnow() -> datetime:
     return datetime.now(UTC)

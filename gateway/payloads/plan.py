@@ -114,10 +114,6 @@ class CompiledPlan:
     mask_pii: bool
     write_denied: frozenset[str]  # casefolded
 
-    @property
-    def hides_anything(self) -> bool:
-        return bool(self.outside.rules) or self.mask_pii
-
 
 _cache: dict[tuple[int, int], tuple[FieldPlan | None, FieldCatalog, CompiledPlan]] = {}
 
