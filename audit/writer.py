@@ -200,24 +200,27 @@ class AuditWriter:
         if first is _STOP:
             return [], True
         batch: list[_Item] = [first]
+        if self._drain_into(batch):
+            return batch, True
+        # fast mode lingers once for the batch to fill (one timer, not one wake-up per event);
         # strict callers are waiting: commit what is there now (more gather meanwhile)
-        linger = self.settings.batch_interval_ms / 1000 if self.settings.durability == "fast" else 0
-        deadline = time.monotonic() + linger
+        if self.settings.durability == "fast" and len(batch) < self.settings.batch_size:
+            await asyncio.sleep(self.settings.batch_interval_ms / 1000)
+            if self._drain_into(batch):
+                return batch, True
+        return batch, False
+
+    def _drain_into(self, batch: list[_Item]) -> bool:
+        """Move queued items into ``batch`` up to the batch size; True if a stop was seen."""
         while len(batch) < self.settings.batch_size:
             try:
                 item = self._queue.get_nowait()
             except asyncio.QueueEmpty:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    break
-                try:
-                    item = await asyncio.wait_for(self._queue.get(), remaining)
-                except TimeoutError:
-                    break
+                return False
             if item is _STOP:
-                return batch, True
+                return True
             batch.append(item)
-        return batch, False
+        return False
 
     async def _commit(self, batch: list[_Item]) -> None:
         rows = []
