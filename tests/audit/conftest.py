@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -12,33 +11,22 @@ from typing import Any
 
 import pytest
 import uvicorn
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from audit.event import AuditEvent
 from audit.models import anchors_table, checkpoints_table, events_table
 from audit.settings import AuditSettings
 from audit.store import Base, make_engine
+from tests.support.postgres import schema_url, temporary_schema
 
-PG_URL = "postgresql+psycopg://root@127.0.0.1:5432/test"
 AUDIT_TABLES = [events_table, checkpoints_table, anchors_table]
-
-
-def pg_schema_url(schema: str) -> str:
-    """A PostgreSQL URL whose connections use ``schema`` as their search path."""
-    return f"{PG_URL}?options=-csearch_path%3D{schema}"
 
 
 @pytest.fixture
 def pg_schema() -> Iterator[str]:
     """A uniquely named, empty PostgreSQL schema, dropped afterwards."""
-    schema = f"wg_audit_{secrets.token_hex(6)}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield schema
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with temporary_schema("wg_audit") as schema:
+        yield schema
 
 
 @pytest.fixture
@@ -51,7 +39,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """An empty database URL (tables not yet created), on each real database."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'audit.db'}"
-    return pg_schema_url(request.getfixturevalue("pg_schema"))
+    return schema_url(request.getfixturevalue("pg_schema"))
 
 
 @pytest.fixture

@@ -18,8 +18,9 @@ from audit.settings import AuditSettings
 from audit.store import Base, make_engine
 from audit.verify import verify
 from audit.writer import AuditWriter
-from tests.audit.conftest import AUDIT_TABLES, make_event, pg_schema_url
+from tests.audit.conftest import AUDIT_TABLES, make_event
 from tests.audit.tcpproxy import TcpProxy
+from tests.support.postgres import schema_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -37,7 +38,7 @@ def stored_ids(engine: Engine, chain_id: str | None = None) -> list[str]:
 async def test_postgres_cut_mid_load_loses_nothing_and_keeps_order(
     pg_schema: str, settings: AuditSettings, durability: str
 ) -> None:
-    direct = make_engine(pg_schema_url(pg_schema))
+    direct = make_engine(schema_url(pg_schema))
     Base.metadata.create_all(direct, tables=AUDIT_TABLES)
     proxy = TcpProxy("127.0.0.1", 5432)
     await proxy.start()

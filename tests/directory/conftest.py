@@ -18,7 +18,7 @@ import structlog
 import uvicorn
 from fastapi import FastAPI
 from ldap3 import MODIFY_ADD, MODIFY_DELETE, Connection, Server
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from audit.store import make_engine
 from gateway.directory.hr import router as hr_router
@@ -30,6 +30,7 @@ from gateway.directory.store import init_directory_db
 from gateway.directory.sync import SyncRunner
 from gateway.settings import settings_from_dict
 from tests.directory.slapd import ROOT_DN, ROOT_PW, SUFFIX, Slapd, start_slapd, stop_slapd
+from tests.support.postgres import schema_url, temporary_schema
 
 DEMO_DIRECTORY = Path(__file__).resolve().parents[2] / "policies" / "directory.yaml"
 PASSWORD_ENV = "WARDGATE_TEST_LDAP_PASSWORD"
@@ -166,16 +167,8 @@ async def people(engine: Engine) -> AsyncIterator[PeopleStatus]:
 @pytest.fixture
 def pg_url() -> Iterator[str]:
     """A PostgreSQL schema of its own, dropped afterwards."""
-    schema = f"wg_dir_{uuid.uuid4().hex[:10]}"
-    admin = make_engine("postgresql+psycopg://root@127.0.0.1:5432/test")
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        yield f"postgresql+psycopg://root@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with temporary_schema("wg_dir") as schema:
+        yield schema_url(schema)
 
 
 HR_SECRET = "test-hr-secret-0123456789"

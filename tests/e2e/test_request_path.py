@@ -10,7 +10,7 @@ import pytest
 
 from gateway.apikeys import split_key
 from tests.e2e.conftest import Gateway, raw_request
-from tests.e2e.helpers import soap, wait_until_key_loaded
+from tests.e2e.helpers import soap, soap_headers, wait_until_key_loaded
 
 PAGE = "<erp:Page>1</erp:Page><erp:PageSize>5</erp:PageSize>"
 CORPUS = Path(__file__).parent.parent / "routing" / "denied_spellings.txt"
@@ -90,11 +90,7 @@ def test_sales_denied_admin_area_and_nothing_reaches_upstream(gateway: Gateway, 
 def test_deny_by_default_for_roles_without_rules(gateway: Gateway, client):
     r = client.post(
         "/erp/soap",
-        headers={
-            **gateway.auth("sales01"),
-            "Content-Type": "text/xml",
-            "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
-        },
+        headers=soap_headers(gateway, "GetInvoices", **gateway.auth("sales01")),
         content=soap("GetInvoices", PAGE),
     )
     assert r.status_code == 403
@@ -104,11 +100,7 @@ def test_deny_by_default_for_roles_without_rules(gateway: Gateway, client):
 def test_finance_reads_invoices_over_soap(gateway: Gateway, client):
     r = client.post(
         "/erp/soap",
-        headers={
-            **gateway.auth("finance01"),
-            "Content-Type": "text/xml",
-            "SOAPAction": '"http://demo.wardgate.dev/erp/GetInvoices"',
-        },
+        headers=soap_headers(gateway, "GetInvoices", **gateway.auth("finance01")),
         content=soap("GetInvoices", PAGE),
     )
     assert r.status_code == 200, r.text

@@ -10,7 +10,6 @@ are then exercised exactly as the kubelet and Prometheus would.
 
 from __future__ import annotations
 
-import secrets
 import signal
 import subprocess
 import sys
@@ -22,16 +21,16 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 
 from audit.store import make_engine
 from gateway.directory.store import Person
 from tests.helm.chart import REPO, Helm, find, gateway_workload, pod_environment
+from tests.support.postgres import schema_url, temporary_schema
 from tests.support.servers import free_port
 
 pytestmark = pytest.mark.postgres
 
-PG_URL = "postgresql://root@127.0.0.1:5432/test"
 # the image's `wardgate` entry point, from this checkout
 WARDGATE = [sys.executable, "-c", "from gateway.cli import main; main()"]
 # a ceiling for a loaded CI machine; a quiet one starts in a few seconds
@@ -55,14 +54,8 @@ class Pod:
 
 @pytest.fixture(scope="module")
 def pg_schema() -> Iterator[str]:
-    schema = f"wg_helm_{secrets.token_hex(6)}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f"CREATE SCHEMA {schema}"))
-    yield schema
-    with admin.begin() as conn:
-        conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
-    admin.dispose()
+    with temporary_schema("wg_helm") as schema:
+        yield schema
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +67,7 @@ def pod(helm: Helm, pg_schema: str, tmp_path_factory: pytest.TempPathFactory) ->
     args += ["--set", "config.upstreams.crm.prefix=/crm"]
     args += ["--set", "config.upstreams.erp.base_url=http://127.0.0.1:9"]
     args += ["--set", "config.upstreams.erp.prefix=/erp", "--set", "config.upstreams.erp.kind=soap"]
-    args += ["--set", f"secrets.databaseUrl={PG_URL}?options=-csearch_path%3D{pg_schema}"]
+    args += ["--set", f"secrets.databaseUrl={schema_url(pg_schema)}"]
     args += ["--set", "metrics.serviceMonitor.enabled=true"]
     args += ["--set", "config.directory.source=file"]
     args += ["--set", f"config.directory.file={DIRECTORY_FILE}"]

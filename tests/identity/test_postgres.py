@@ -4,39 +4,33 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 from collections.abc import Iterator
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from audit.store import Base, make_engine
 from gateway.apikeys import ApiKey, ApiKeyStore
 from gateway.errors import Unauthenticated
 from gateway.identity import Identifier
+from tests.support.postgres import schema_url, temporary_schema
 
 from .conftest import Access
 
 pytestmark = pytest.mark.postgres
 
-PG_URL = "postgresql://root@127.0.0.1:5432/test"
 
 
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """An engine whose tables live in a schema of their own, dropped afterwards."""
-    schema = f"identity_{uuid.uuid4().hex[:12]}"
-    admin = make_engine(PG_URL)
-    with admin.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine = admin.execution_options(schema_translate_map={None: schema})
-    Base.metadata.create_all(engine, tables=[ApiKey.__table__])  # type: ignore[list-item]
-    try:
-        yield engine
-    finally:
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with temporary_schema("identity") as schema:
+        engine = make_engine(schema_url(schema))
+        Base.metadata.create_all(engine, tables=[ApiKey.__table__])  # type: ignore[list-item]
+        try:
+            yield engine
+        finally:
+            engine.dispose()
 
 
 async def test_keys_on_postgres(pg_engine: Engine, access: Access, http) -> None:
