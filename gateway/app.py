@@ -55,14 +55,10 @@ def build_admin_app(services: Services) -> FastAPI:
         )
 
     @app.get("/healthz", include_in_schema=False)
-    async def _healthz() -> JSONResponse:
-        return JSONResponse({"status": "alive"})
-
     @app.get("/readyz", include_in_schema=False)
-    async def _readyz() -> JSONResponse:
-        body = await services.health.readiness()
-        ok = body["audit"] == "accepting" and bool(body["policy_version"])
-        return JSONResponse({"status": "ready" if ok else "not ready", **body}, 200 if ok else 503)
+    async def _health(request: Request) -> JSONResponse:
+        status, body = await services.health.answer(request.url.path)
+        return JSONResponse(body, status)
 
     @app.get("/metrics", include_in_schema=False)
     async def _metrics() -> Response:

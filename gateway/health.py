@@ -55,13 +55,17 @@ class Health:
             return "unreachable"
         return "ok"
 
-    async def respond(self, path: str, send: Any) -> None:
+    async def answer(self, path: str) -> tuple[int, dict[str, Any]]:
+        """Status and body for ``/healthz`` or ``/readyz`` (both listeners serve them)."""
         if path == "/healthz":
-            status, body = 200, {"status": "alive"}
-        else:
-            body = await self.readiness()
-            ok = body["audit"] == "accepting" and bool(body["policy_version"])
-            status, body = (200 if ok else 503), {"status": "ready" if ok else "not ready", **body}
+            return 200, {"status": "alive"}
+        body = await self.readiness()
+        ok = body["audit"] == "accepting" and bool(body["policy_version"])
+        return (200 if ok else 503), {"status": "ready" if ok else "not ready", **body}
+
+    async def respond(self, path: str, send: Any) -> None:
+        """The answer as raw ASGI messages (the proxy listener has no framework)."""
+        status, body = await self.answer(path)
         payload = orjson.dumps(body)
         await send(
             {

@@ -76,7 +76,14 @@ class ProxyApp:
             await self._refuse(ex, WardgateInternal(), send)
         finally:
             if not ex.recorded:
-                await self._record(ex)
+                try:
+                    await self._record(ex)
+                except RequestRefused as err:  # the answer is already out: say so loudly
+                    log.error(
+                        "audit event not recorded",
+                        request_id=ex.request_id,
+                        reason_id=err.reason_id,
+                    )
             upstream = ex.route.upstream if ex.route else "-"
             metrics.REQUESTS.labels(upstream, ex.decision, ex.reason_id, str(ex.status)).inc()
             metrics.LATENCY.labels(upstream).observe(ex.elapsed())
