@@ -20,7 +20,6 @@ from .conftest import Access
 pytestmark = pytest.mark.postgres
 
 
-
 @pytest.fixture
 def pg_engine() -> Iterator[Engine]:
     """An engine whose tables live in a schema of their own, dropped afterwards."""
