@@ -8,6 +8,10 @@ False-positive rule (bounded): each ``false_positive`` verdict multiplies that p
 thresholds for that detector by ``step`` (default 1.5), never beyond ``max`` (default ×4).
 The factor lives in ``detector_adjustments`` and is loaded by the guard at start.
 
+Holds (``audit/holds.py``) are written in the transaction of the alert that placed them and
+deleted in the transaction that resolves it, under the alert row's lock: a hold can never
+outlive its resolved alert, whichever replica placed it and whichever resolved it.
+
 ``AlertStore`` methods are synchronous (SQLAlchemy); async callers use ``asyncio.to_thread``.
 """
 
@@ -20,6 +24,7 @@ from typing import Any
 from sqlalchemy import JSON, DateTime, Engine, Float, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from audit.holds import Hold, delete_alert_hold, store_hold
 from audit.store import Base, make_sessionmaker
 from gateway.errors import BadRequest, Conflict, NotFound
 
@@ -73,7 +78,10 @@ class DetectorAdjustmentRow(Base):
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-TABLES = [Base.metadata.tables[n] for n in ("alerts", "alert_transitions", "detector_adjustments")]
+TABLES = [
+    Base.metadata.tables[n]
+    for n in ("alerts", "alert_transitions", "detector_adjustments", "alert_holds")
+]
 
 
 @dataclass(slots=True)
@@ -147,11 +155,18 @@ class AlertStore:
     def create_tables(self) -> None:
         Base.metadata.create_all(self._engine, tables=TABLES)
 
-    def save(self, record: AlertRecord) -> None:
-        """Insert a new alert (with its ``open`` transition) or update its running count."""
+    def save(self, record: AlertRecord, hold: Hold | None = None) -> bool:
+        """Insert a new alert (with its ``open`` transition) or update its running count,
+        and store ``hold``, the action it placed, if any.
+
+        Returns ``False`` and writes nothing if the alert is resolved already (an officer
+        resolved it through another replica): the guard must open a new alert instead.
+        """
         now = datetime.now(UTC)
         with self._session.begin() as s:
-            row = s.get(AlertRow, record.id)
+            row = s.get(AlertRow, record.id, with_for_update=True)
+            if row is not None and row.state == "resolved":
+                return False
             if row is None:
                 s.add(
                     AlertRow(
@@ -175,13 +190,17 @@ class AlertStore:
                 )
                 s.flush()
                 s.add(self._transition(record.id, f"detector:{record.detector}", None, "open", now))
-                return
-            row.window_end = _ts(record.window_end)
-            row.count, row.hits = record.count, record.hits
-            row.evidence, row.explanation = record.evidence, record.explanation
-            if _ACTION_RANK[record.action] > _ACTION_RANK.get(row.action, 0):
-                row.action, row.severity = record.action, record.severity
-            row.updated_at = now
+            else:
+                row.window_end = _ts(record.window_end)
+                row.count, row.hits = record.count, record.hits
+                row.evidence, row.explanation = record.evidence, record.explanation
+                if _ACTION_RANK[record.action] > _ACTION_RANK.get(row.action, 0):
+                    row.action, row.severity = record.action, record.severity
+                row.updated_at = now
+            if hold is not None:
+                s.flush()  # the alert row exists before the hold that refers to it
+                store_hold(s, hold)
+        return True
 
     def list_alerts(
         self,
@@ -222,7 +241,7 @@ class AlertStore:
 
     def acknowledge(self, alert_id: str, *, by: str, note: str = "") -> dict[str, Any]:
         with self._session.begin() as s:
-            row = self._row(s, alert_id)
+            row = self._row(s, alert_id, lock=True)
             self._move(s, row, "acknowledged", by=by, note=note, allowed_from=("open",))
         return self.get(alert_id)
 
@@ -236,8 +255,9 @@ class AlertStore:
         fp_step: float = 1.5,
         fp_max: float = 4.0,
     ) -> tuple[dict[str, Any], float | None]:
-        """Resolve with a verdict; returns the alert and, for a false positive, the person's
-        new threshold factor for that detector (× ``fp_step``, at most ``fp_max``)."""
+        """Resolve with a verdict, releasing the alert's hold; returns the alert and, for a
+        false positive, the person's new threshold factor for that detector (× ``fp_step``,
+        at most ``fp_max``)."""
         if verdict not in VERDICTS:
             raise BadRequest(
                 f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}",
@@ -245,7 +265,7 @@ class AlertStore:
             )
         factor = None
         with self._session.begin() as s:
-            row = self._row(s, alert_id)
+            row = self._row(s, alert_id, lock=True)
             self._move(
                 s,
                 row,
@@ -255,6 +275,7 @@ class AlertStore:
                 verdict=verdict,
                 allowed_from=("open", "acknowledged"),
             )
+            delete_alert_hold(s, alert_id)
             if verdict == "false_positive":
                 factor = self._raise_threshold(s, row.detector, row.subject, fp_step, fp_max)
         return self.get(alert_id), factor
@@ -280,8 +301,9 @@ class AlertStore:
         adj.updated_at = now
         return float(adj.factor)
 
-    def _row(self, s: Any, alert_id: str) -> AlertRow:
-        row = s.get(AlertRow, alert_id)
+    def _row(self, s: Any, alert_id: str, *, lock: bool = False) -> AlertRow:
+        """The alert; ``lock`` holds its row until commit (a state change checks, then moves)."""
+        row = s.get(AlertRow, alert_id, with_for_update=lock)
         if row is None:
             raise NotFound(f"no alert with id {alert_id!r}", reason_id="alert_not_found")
         return row

@@ -9,8 +9,13 @@
 
 Nothing on this path touches the database: alerts are deduplicated in memory (per person +
 detector + entity + scope, while activity continues within ``dedup``) and written by a
-background task; notifications are sent by background tasks too. Holds (throttles, blocks,
-suspensions) live in this process; resolving the alert releases them.
+background task; notifications are sent by background tasks too.
+
+Holds (throttles, blocks, suspensions; ``audit/holds.py``) apply on every replica: one placed
+here refuses at once here, is stored with its alert and announced, and the other replicas
+refuse within about a second. Resolving the alert (on any replica) releases its hold
+everywhere; reinstating a person releases their suspension. An alert resolved elsewhere
+while this replica still tracks it is not updated again: the next finding opens a new one.
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from audit.detectors.base import ACTION_RANK, ActionOrNone, Finding, LocalClock,
 from audit.detectors.config import DetectionConfig
 from audit.detectors.series import SeriesPlan
 from audit.event import time_ordered_id
+from audit.holds import EVERY_ENTITY, Hold, LocalHolds
 from audit.notify import Notifier
 from gateway.access import PeopleActions
 from gateway.errors import Forbidden, RequestRefused, TooManyRequests
@@ -77,14 +83,6 @@ NO_ACTION = Verdict()
 
 
 @dataclass(slots=True)
-class _Hold:
-    action: ActionOrNone
-    until: float | None  # None: until the alert is resolved
-    alert_id: str
-    detail: str
-
-
-@dataclass(slots=True)
 class _Open:
     record: AlertRecord
     last_seen: float
@@ -106,6 +104,7 @@ class ExportGuard:
         people: PeopleActions,
         notifier: Notifier | None = None,
         clock: Callable[[], float] = time.time,
+        holds: LocalHolds | None = None,
     ) -> None:
         self.config = config
         self.alerts = alerts
@@ -118,7 +117,7 @@ class ExportGuard:
         self._detectors = build_detectors(config)
         self._departing_factor = config.detectors.departing.factor
         self._adjustments: dict[tuple[str, str], float] = {}
-        self._holds: dict[tuple[str, str], _Hold] = {}
+        self._holds = holds or LocalHolds()  # replay and benchmarks: nothing to share
         self._open: dict[tuple[str, str, str, str], _Open] = {}
         self._dirty: dict[str, AlertRecord] = {}
         self._new: set[str] = set()
@@ -133,17 +132,12 @@ class ExportGuard:
 
     async def precheck(self, subject: str, upstream: str, entity: str) -> Verdict:
         """Refuse before forwarding if an earlier alert throttled, blocked or suspended."""
-        for key in ((subject, "*"), (subject, entity)):
-            hold = self._holds.get(key)
-            if hold is None:
-                continue
-            now = self._clock()
-            if hold.until is not None and now >= hold.until:
-                del self._holds[key]  # the throttle ran out
-                continue
-            retry = None if hold.until is None else max(1, round(hold.until - now))
-            return Verdict(hold.action, retry, _REASONS[hold.action], hold.detail, (hold.alert_id,))
-        return NO_ACTION
+        now = self._clock()
+        hold = self._holds.find(subject, entity, now)
+        if hold is None:
+            return NO_ACTION
+        retry = None if hold.until is None else max(1, round(hold.until - now))
+        return Verdict(hold.action, retry, _REASONS[hold.action], hold.detail, (hold.alert_id,))
 
     async def observe(self, obs: Observation) -> Verdict:
         """Count this response's records and apply the strongest action of every detector."""
@@ -189,10 +183,8 @@ class ExportGuard:
         throttle_s = self.config.throttle
         until = obs.time + throttle_s if finding.action == "throttle" else None
         detail = self._refusal_detail(finding, alert_id, throttle_s)
-        key = (obs.subject, "*" if finding.action == "suspend" else obs.entity)
-        current = self._holds.get(key)
-        if current is None or ACTION_RANK[current.action] <= ACTION_RANK[finding.action]:
-            self._holds[key] = _Hold(finding.action, until, alert_id, detail)
+        entity = EVERY_ENTITY if finding.action == "suspend" else obs.entity
+        self._holds.place(Hold(alert_id, obs.subject, entity, finding.action, until, detail))
         if finding.action == "suspend":
             self._spawn(
                 self._people.suspend(
@@ -312,8 +304,9 @@ class ExportGuard:
             self._dirty.clear()
             new = {i for i in batch if i in self._new}
             self._new -= new
+            holds = {i: h for i in batch if (h := self._holds.unstored(i)) is not None}
             try:
-                await asyncio.to_thread(self._write, list(batch.values()))
+                closed = await asyncio.to_thread(self._write, list(batch.values()), holds)
             except Exception as exc:  # the database is away: keep the alerts, try again
                 log.error("alert_write_failed", error=type(exc).__name__, pending=len(batch))
                 for i, rec in batch.items():
@@ -322,15 +315,26 @@ class ExportGuard:
                 await asyncio.sleep(1.0)
                 self._wake.set()
                 continue
+            placed = [h for i, h in holds.items() if i not in closed]
+            if placed:
+                await self._holds.stored(placed)
+            for alert_id in closed:
+                self._holds.forget(alert_id)
+                self._untrack(alert_id)
             if self._notifier is not None:
                 for alert_id in new:
                     self._spawn(self._notifier.notify(_public(batch[alert_id])))
             if not self._dirty:
                 self._idle.set()
 
-    def _write(self, records: list[AlertRecord]) -> None:
-        for rec in records:
-            self.alerts.save(rec)
+    def _write(self, records: list[AlertRecord], holds: dict[str, Hold]) -> set[str]:
+        """Store the alerts with the holds they placed; return those found resolved."""
+        return {rec.id for rec in records if not self.alerts.save(rec, holds.get(rec.id))}
+
+    def _untrack(self, alert_id: str) -> None:
+        """Stop tracking an alert an officer resolved; the next finding opens a new one."""
+        for tracked in [k for k, o in self._open.items() if o.record.id == alert_id]:
+            del self._open[tracked]
 
     async def drain(self) -> None:
         """Wait until every alert so far is written and every notification has finished."""
@@ -342,13 +346,19 @@ class ExportGuard:
         await self.drain()
         if self._worker is not None:
             self._worker.cancel()
+        await self._holds.close()
         await self._counters.aclose()
 
     # ── officer actions ─────────────────────────────────────────────────────────────────
 
     async def load(self) -> None:
-        """Load the false-positive threshold factors (call once at start)."""
+        """Load the false-positive threshold factors and the holds in force (once, at start).
+
+        Raises if the database cannot answer: a replica that does not know who is blocked
+        must not serve (see ``audit/holds.py``).
+        """
         self._adjustments = await asyncio.to_thread(self.alerts.adjustments)
+        await self._holds.start()
 
     async def acknowledge(self, alert_id: str, *, by: str, note: str = "") -> dict[str, Any]:
         await self.drain()
@@ -369,17 +379,15 @@ class ExportGuard:
             fp_step=rule.step,
             fp_max=rule.max,
         )
-        for hold in [k for k, h in self._holds.items() if h.alert_id == alert_id]:
-            del self._holds[hold]
-        for tracked in [k for k, o in self._open.items() if o.record.id == alert_id]:
-            del self._open[tracked]
+        self._untrack(alert_id)
+        await self._holds.release_alert(alert_id)
         if factor is not None:
             self._adjustments[(alert["detector"], alert["subject"])] = factor
         return alert
 
-    def release_person(self, subject: str) -> None:
-        """Drop this process's suspension hold (the officer reinstated the person)."""
-        self._holds.pop((subject, "*"), None)
+    async def release_person(self, subject: str) -> None:
+        """Lift the person's suspension hold on every replica (an officer reinstated them)."""
+        await self._holds.release_person(subject)
 
     def threshold_factor(self, detector: str, subject: str) -> float:
         return self._adjustments.get((detector, subject), 1.0)

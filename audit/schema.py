@@ -14,13 +14,20 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.pool import NullPool
 
 import audit.alerts  # alerts, alert_transitions, detector_adjustments
+import audit.holds  # alert_holds
 import audit.models  # audit_events, audit_checkpoints, audit_anchors
 import gateway.apikeys  # api_keys
 import gateway.directory.store  # people, role_grants, role_changes, hr_events, directory_state
 from audit.store import Base, make_engine, normalise_url
 
 # Every module that registers tables on Base.metadata (importing it is what registers them).
-MODEL_MODULES = (audit.models, audit.alerts, gateway.apikeys, gateway.directory.store)
+MODEL_MODULES = (
+    audit.models,
+    audit.alerts,
+    audit.holds,
+    gateway.apikeys,
+    gateway.directory.store,
+)
 
 _HERE = Path(__file__).resolve().parent
 

@@ -19,6 +19,7 @@ from audit.alerts import AlertStore
 from audit.counters import Counters, MemoryCounters, RedisCounters
 from audit.detect import ExportGuard
 from audit.detectors.config import DetectionConfig, load_detection_config
+from audit.holds import SharedHolds
 from audit.notify import notifier_from_config
 from audit.schema import ensure_schema
 from audit.store import make_engine
@@ -146,6 +147,7 @@ def build_export_guard(
         AlertStore(engine),
         people,
         notifier_from_config(config.notify, http),
+        holds=SharedHolds(engine, settings.redis_url),
     )
 
 

@@ -105,7 +105,7 @@ async def reinstate(request: Request, subject: str, officer: Officer) -> dict[st
     await known_person(request, subject)
     services = request.app.state.services
     await services.people.reinstate(subject, by=officer.subject, reason=reason)
-    services.detection.release_person(subject)
+    await services.detection.release_person(subject)
     await record_officer_action(request, officer, "person_reinstated", "person")
     return {"subject": subject, "status": "active"}
 

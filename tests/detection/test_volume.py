@@ -88,7 +88,7 @@ async def test_suspend_action_refuses_the_person_everywhere(
     await guard.drain()
     assert ("suspend", "sales07", "detector:volume") in people.calls
     assert (await guard.precheck("sales07", "erp", "invoice")).reason_id == "person_suspended"
-    guard.release_person("sales07")
+    await guard.release_person("sales07")
     assert (await guard.precheck("sales07", "erp", "invoice")).action == "none"
 
 

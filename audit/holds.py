@@ -1,0 +1,307 @@
+"""Holds: the throttles, blocks and suspensions that alerts place, in force on every replica.
+
+A hold belongs to one alert (at most one each: an alert that escalates replaces its hold; a
+weaker action never replaces a stronger one). The request path asks ``find``, a memory
+lookup with no I/O. How the memory stays true across replicas:
+
+    placed here       ``place`` puts it in memory at once, so it applies to the very request
+                      that crossed the threshold; the guard then stores it in the alert's own
+                      transaction (``AlertStore.save``) and calls ``stored``, which announces it
+    placed elsewhere  the ``alert_holds`` table is the source of truth; every replica re-reads
+                      the holds in force every ``refresh_s`` and at once when another replica
+                      announces a change on the Redis channel ``wardgate:holds``
+    released          resolving the alert deletes its hold in the resolve transaction;
+                      reinstating a person deletes their suspension; both are announced
+
+Fail closed: while the database or Redis is away, the last known holds stay in force (a
+throttle still ends at its time). A replica that cannot read the table at start does not
+start (``start`` raises): serving without knowing who is blocked would let them through.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import cast
+
+import structlog
+from redis.asyncio import Redis
+from sqlalchemy import Engine, ForeignKey, String, Text, delete, or_, select
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from audit.detectors.base import ACTION_RANK, ActionOrNone
+from audit.models import UTCDateTime
+from audit.store import Base
+
+__all__ = ["CHANNEL", "EVERY_ENTITY", "Hold", "HoldRow", "LocalHolds", "SharedHolds"]
+
+CHANNEL = "wardgate:holds"
+EVERY_ENTITY = "*"  # a suspension holds the person on every entity
+log = structlog.get_logger(__name__)
+
+
+class HoldRow(Base):
+    """A hold in force; deleted when released, so the table stays as small as the holds."""
+
+    __tablename__ = "alert_holds"
+
+    alert_id: Mapped[str] = mapped_column(ForeignKey("alerts.id"), primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255), index=True)
+    entity: Mapped[str] = mapped_column(String(128))
+    action: Mapped[str] = mapped_column(String(16))
+    until: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    detail: Mapped[str] = mapped_column(Text)
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    alert_id: str
+    subject: str
+    entity: str  # EVERY_ENTITY for a suspension
+    action: ActionOrNone  # throttle, block or suspend
+    until: float | None  # unix seconds; None: until released
+    detail: str  # what the refused client is told
+
+
+def _strength(hold: Hold) -> tuple[int, bool, float]:
+    return ACTION_RANK[hold.action], hold.until is None, hold.until or 0.0
+
+
+# ── the table, inside the caller's transaction or on its own ─────────────────────────────
+
+
+def store_hold(session: Session, hold: Hold) -> None:
+    """Insert or replace ``hold`` (the alert's transaction, so both land or neither)."""
+    until = None if hold.until is None else datetime.fromtimestamp(hold.until, UTC)
+    session.merge(
+        HoldRow(
+            alert_id=hold.alert_id,
+            subject=hold.subject,
+            entity=hold.entity,
+            action=hold.action,
+            until=until,
+            detail=hold.detail,
+        )
+    )
+
+
+def delete_alert_hold(session: Session, alert_id: str) -> None:
+    session.execute(delete(HoldRow).where(HoldRow.alert_id == alert_id))
+
+
+def _delete_suspensions(engine: Engine, subject: str) -> None:
+    with Session(engine) as session, session.begin():
+        session.execute(
+            delete(HoldRow).where(HoldRow.subject == subject, HoldRow.entity == EVERY_ENTITY)
+        )
+
+
+def _load_in_force(engine: Engine, now: float) -> dict[str, Hold]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(HoldRow).where(
+                or_(HoldRow.until.is_(None), HoldRow.until > datetime.fromtimestamp(now, UTC))
+            )
+        )
+        return {
+            r.alert_id: Hold(
+                r.alert_id,
+                r.subject,
+                r.entity,
+                cast(ActionOrNone, r.action),
+                None if r.until is None else r.until.timestamp(),
+                r.detail,
+            )
+            for r in rows
+        }
+
+
+# ── memory ───────────────────────────────────────────────────────────────────────────────
+
+
+class LocalHolds:
+    """Holds of this process only: replay and benchmarks, where there is nothing to share.
+
+    ``SharedHolds`` adds what other replicas placed and released; the request path and the
+    guard use both the same way.
+    """
+
+    def __init__(self) -> None:
+        self._mine: dict[str, Hold] = {}  # placed by this process, by alert id
+        self._theirs: dict[str, Hold] = {}  # the table's holds at the last refresh
+        self._stored: dict[str, int] = {}  # alert id → refresh epoch when its hold was stored
+        self._epoch = 0  # refreshes begun so far
+        self._index: dict[tuple[str, str], tuple[Hold, ...]] = {}
+
+    def find(self, subject: str, entity: str, now: float) -> Hold | None:
+        """The strongest hold on ``subject`` for ``entity`` in force at ``now`` (memory only)."""
+        for key in ((subject, EVERY_ENTITY), (subject, entity)):
+            for hold in self._index.get(key, ()):
+                if hold.until is None or now < hold.until:
+                    return hold
+        return None
+
+    def place(self, hold: Hold) -> None:
+        current = self._mine.get(hold.alert_id) or self._theirs.get(hold.alert_id)
+        if current is not None and ACTION_RANK[current.action] > ACTION_RANK[hold.action]:
+            return
+        self._mine[hold.alert_id] = hold
+        self._stored.pop(hold.alert_id, None)
+        self._reindex()
+
+    def unstored(self, alert_id: str) -> Hold | None:
+        """The hold this process placed for ``alert_id`` and has not stored yet."""
+        return None if alert_id in self._stored else self._mine.get(alert_id)
+
+    async def stored(self, holds: list[Hold]) -> None:
+        """``holds`` are in the table now (a hold placed again meanwhile is still unstored)."""
+        for hold in holds:
+            if self._mine.get(hold.alert_id) is hold:
+                self._stored[hold.alert_id] = self._epoch
+
+    def forget(self, alert_id: str) -> None:
+        """Drop the hold of an alert that was resolved before its hold could be stored."""
+        self._drop(lambda h: h.alert_id == alert_id)
+
+    async def release_alert(self, alert_id: str) -> None:
+        """The alert was resolved (its table row went in the same transaction)."""
+        self._drop(lambda h: h.alert_id == alert_id)
+
+    async def release_person(self, subject: str) -> None:
+        """The person was reinstated: lift their suspension (entity holds stay with alerts)."""
+        self._drop(lambda h: h.subject == subject and h.entity == EVERY_ENTITY)
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    def _drop(self, match: Callable[[Hold], bool]) -> None:
+        for holds in (self._mine, self._theirs):
+            for alert_id in [i for i, h in holds.items() if match(h)]:
+                del holds[alert_id]
+                self._stored.pop(alert_id, None)
+        self._reindex()
+
+    def _reindex(self) -> None:
+        index: dict[tuple[str, str], list[Hold]] = {}
+        merged = {**self._theirs, **self._mine}  # our own copy is the newer one
+        for hold in sorted(merged.values(), key=_strength, reverse=True):
+            index.setdefault((hold.subject, hold.entity), []).append(hold)
+        self._index = {key: tuple(holds) for key, holds in index.items()}
+
+
+# ── shared across replicas ───────────────────────────────────────────────────────────────
+
+
+class SharedHolds(LocalHolds):
+    """``LocalHolds`` plus the holds of every other replica; see the module docstring."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        redis_url: str | None,
+        clock: Callable[[], float] = time.time,
+        *,
+        refresh_s: float = 0.25,
+    ) -> None:
+        super().__init__()
+        self._engine = engine
+        self._redis_url = redis_url
+        self._clock = clock
+        self._refresh_s = refresh_s
+        self._wake = asyncio.Event()
+        # one refresh at a time, and releases wait for it: a read begun before a release
+        # must not bring the released hold back
+        self._refreshing = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._redis: Redis | None = None
+
+    async def start(self) -> None:
+        """Read the holds in force (raises if the database cannot answer), then follow."""
+        await self.refresh()
+        self._tasks.append(asyncio.create_task(self._poll_forever(), name="holds-poll"))
+        if self._redis_url:
+            # a dead Redis host must not stall the alert writer that announces new holds
+            self._redis = Redis.from_url(self._redis_url, socket_connect_timeout=1.0)
+            self._tasks.append(asyncio.create_task(self._listen_forever(), name="holds-listen"))
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._redis is not None:
+            await self._redis.aclose()
+            self._redis = None
+
+    async def refresh(self) -> None:
+        async with self._refreshing:
+            self._epoch += 1
+            epoch = self._epoch
+            self._theirs = await asyncio.to_thread(_load_in_force, self._engine, self._clock())
+            # a hold stored before this read began is in the table's answer, or was released
+            for alert_id in [i for i, e in self._stored.items() if e < epoch]:
+                del self._stored[alert_id]
+                self._mine.pop(alert_id, None)
+            self._reindex()
+
+    async def stored(self, holds: list[Hold]) -> None:
+        await super().stored(holds)
+        await self._announce()
+
+    async def release_alert(self, alert_id: str) -> None:
+        async with self._refreshing:
+            await super().release_alert(alert_id)
+        await self._announce()
+
+    async def release_person(self, subject: str) -> None:
+        await asyncio.to_thread(_delete_suspensions, self._engine, subject)
+        async with self._refreshing:
+            await super().release_person(subject)
+        await self._announce()
+
+    async def _announce(self) -> None:
+        if self._redis is None:
+            return
+        try:
+            await self._redis.publish(CHANNEL, "1")
+        except Exception as exc:  # the others still poll within refresh_s
+            log.warning("holds_announce_failed", error=type(exc).__name__)
+
+    async def _poll_forever(self) -> None:
+        failing = False
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
+            self._wake.clear()
+            try:
+                await self.refresh()
+            except Exception as exc:  # keep the last known holds; say so once per outage
+                if not failing:
+                    log.error("holds_refresh_failed", error=type(exc).__name__)
+                failing = True
+            else:
+                if failing:
+                    log.info("holds_refresh_recovered")
+                failing = False
+
+    async def _listen_forever(self) -> None:
+        assert self._redis is not None
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(CHANNEL)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._wake.set()
+            except Exception as exc:  # polling still covers us; retry the channel
+                log.warning("holds_channel_lost", error=type(exc).__name__)
+                await asyncio.sleep(1.0)
