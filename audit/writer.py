@@ -5,7 +5,13 @@
                                                               or spool  (fsync) while it is away
 
 ``fast`` durability returns once the event is queued; ``strict`` returns once its batch is
-committed or fsynced into the spool, one commit releasing every waiter of the batch. The
+committed or fsynced into the spool, one commit releasing every waiter of the batch.
+
+In fast mode the proxy records after the answer has gone out, when a refusal could only lose
+the event, never the data. So it ``reserve()``s a queue slot before forwarding (refused with
+503 then, while refusing still protects the data) and hands it to ``record(reserved=True)``,
+which always accepts; ``release()`` gives back a slot whose request ended without an event.
+With ``when_full: reject`` the queue and the held slots together never exceed ``queue_size``. The
 chain is computed here, in queue order, so seq order is commit order. While the spool holds
 anything, new batches go behind it: the spool is replayed, oldest first, before anything
 newer is written, so order and chain survive an outage.
@@ -44,7 +50,7 @@ class AuditWriter:
     """Batched, hash-chained, spool-backed writer of audit events.
 
     Counters for metrics: ``queued``, ``written``, ``spooled``, ``replayed``, ``failures``
-    (events that could be neither committed nor spooled), and ``queue_depth``.
+    (events that could be neither committed nor spooled), ``queue_depth`` and ``reserved``.
     """
 
     def __init__(
@@ -72,6 +78,8 @@ class AuditWriter:
         self._spool: Spool | None = None
         self._task: asyncio.Task[None] | None = None
         self._accepting = False
+        self._reject = settings.when_full == "reject"
+        self._reserved = 0  # slots held for requests not yet recorded (when_full: reject)
         self._blocked = 0  # callers waiting for room in a full queue (when_full: block)
         self._none_blocked = asyncio.Event()
         self._db_down_until = 0.0
@@ -85,6 +93,11 @@ class AuditWriter:
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def reserved(self) -> int:
+        """Queue slots held by ``reserve()`` and not yet recorded or released."""
+        return self._reserved
 
     @property
     def accepting(self) -> bool:
@@ -106,26 +119,42 @@ class AuditWriter:
         self._accepting = True
         self._task = asyncio.create_task(self._run(), name="audit-writer")
 
-    async def record(self, event: AuditEvent) -> None:
-        """Queue ``event``; in strict mode, return only once it is durable."""
-        if not self._accepting:
-            raise ServiceUnavailable(
-                "the audit trail is not running, so no request can be recorded; retry shortly",
-                reason_id="audit_unavailable",
-            )
+    def reserve(self) -> bool:
+        """Hold a queue slot for an event to be recorded later; True if one was taken.
+
+        Raises ``ServiceUnavailable`` when the writer is not running, or when every slot is
+        taken (``when_full: reject``). ``when_full: block`` takes none: its ``record`` waits
+        for room instead of refusing. No await: nothing is held across a suspension point.
+        """
+        self._check_accepting()
+        if not self._reject:
+            return False
+        if self._queue.qsize() + self._reserved >= self.settings.queue_size:
+            raise _backpressure()
+        self._reserved += 1
+        return True
+
+    def release(self) -> None:
+        """Give back a slot from ``reserve`` whose request ends without recording."""
+        self._reserved -= 1
+
+    async def record(self, event: AuditEvent, *, reserved: bool = False) -> None:
+        """Queue ``event``; in strict mode, return only once it is durable.
+
+        ``reserved``: the event takes the slot ``reserve()`` returned True for, so it is
+        never refused for want of room (the slot is the caller's no longer, even on error).
+        """
+        if reserved:
+            self._reserved -= 1  # the queue has room for it: queued + held <= queue_size
+        self._check_accepting()
         waiter = None
         if self.settings.durability == "strict":
             waiter = asyncio.get_running_loop().create_future()
         item = (event, waiter)
-        if self.settings.when_full == "reject":
-            try:
-                self._queue.put_nowait(item)
-            except asyncio.QueueFull:
-                raise ServiceUnavailable(
-                    "the audit trail is saturated; retry in a moment",
-                    reason_id="audit_backpressure",
-                    headers={"retry-after": "1"},
-                ) from None
+        if self._reject:
+            if not reserved and self._queue.qsize() + self._reserved >= self.settings.queue_size:
+                raise _backpressure()
+            self._queue.put_nowait(item)
         else:
             self._blocked += 1
             try:
@@ -139,6 +168,13 @@ class AuditWriter:
         self.queued += 1
         if waiter is not None:
             await waiter
+
+    def _check_accepting(self) -> None:
+        if not self._accepting:
+            raise ServiceUnavailable(
+                "the audit trail is not running, so no request can be recorded; retry shortly",
+                reason_id="audit_unavailable",
+            )
 
     async def close(self) -> None:
         """Stop accepting, write everything queued, checkpoint the tip, release the spool."""
@@ -307,6 +343,14 @@ class AuditWriter:
             error=type(getattr(exc, "orig", None) or exc).__name__,
             retry_in_s=self.settings.retry_interval_s,
         )
+
+
+def _backpressure() -> ServiceUnavailable:
+    return ServiceUnavailable(
+        "the audit trail is saturated; retry in a moment",
+        reason_id="audit_backpressure",
+        headers={"retry-after": "1"},
+    )
 
 
 _EVENT_COLUMNS = [c.name for c in events_table.columns]

@@ -47,6 +47,7 @@ class Exchange:
     response_bytes: int = 0
     response_started: bool = False
     recorded: bool = False
+    audit_slot: bool = False  # holds a slot reserved in the audit queue until recorded
     body_refusal: RequestRefused | None = None  # a streamed body broke its limit
 
     def __post_init__(self) -> None:

@@ -75,15 +75,18 @@ class ProxyApp:
             log.exception("request failed", request_id=ex.request_id)
             await self._refuse(ex, WardgateInternal(), send)
         finally:
-            if not ex.recorded:
-                try:
+            try:
+                if not ex.recorded:
                     await self._record(ex)
-                except RequestRefused as err:  # the answer is already out: say so loudly
-                    log.error(
-                        "audit event not recorded",
-                        request_id=ex.request_id,
-                        reason_id=err.reason_id,
-                    )
+            except RequestRefused as err:  # the answer is already out: say so loudly
+                log.error(
+                    "audit event not recorded",
+                    request_id=ex.request_id,
+                    reason_id=err.reason_id,
+                )
+            finally:
+                if ex.audit_slot:  # ended before its event could take the slot
+                    self.s.audit.release()
             upstream = ex.route.upstream if ex.route else "-"
             metrics.REQUESTS.labels(upstream, ex.decision, ex.reason_id, str(ex.status)).inc()
             metrics.LATENCY.labels(upstream).observe(ex.elapsed())
@@ -133,6 +136,8 @@ class ProxyApp:
             self._apply(
                 await s.detection.precheck(ex.principal.subject, route.upstream, ex.resource.entity)
             )
+        # the audit event must have room before any data leaves (fast mode records after)
+        ex.audit_slot = s.audit.reserve()
         ex.decision, ex.reason_id = "allow", "allowed"
         # forward
         try:
@@ -351,7 +356,9 @@ class ProxyApp:
             metrics.RECORDS.labels(
                 ex.route.upstream, ex.resource.entity if ex.resource else "-"
             ).inc(ex.records)
-        await self.s.audit.record(ex.audit_event())
+        event = ex.audit_event()
+        slot, ex.audit_slot = ex.audit_slot, False  # the writer takes the slot over
+        await self.s.audit.record(event, reserved=slot)
 
 
 class WardgateInternal(RequestRefused):

@@ -65,7 +65,10 @@ class _NoDetection:
 
 
 class _NoAudit:
-    async def record(self, event: Any) -> None:
+    def reserve(self) -> bool:
+        return False
+
+    async def record(self, event: Any, *, reserved: bool = False) -> None:
         return None
 
 

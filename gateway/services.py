@@ -100,7 +100,10 @@ class DisabledAudit:
     async def start(self) -> None:
         log.warning("AUDIT IS DISABLED: no request is recorded (audit.enabled is false)")
 
-    async def record(self, event: object) -> None:
+    def reserve(self) -> bool:
+        return False  # no queue, no slot to hold
+
+    async def record(self, event: object, *, reserved: bool = False) -> None:
         return None
 
     async def close(self) -> None:
