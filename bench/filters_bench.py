@@ -33,8 +33,9 @@ import orjson
 
 from gateway.catalog import FieldCatalog
 from gateway.fieldplan import FieldPlan, HideAction, HideRule
-from gateway.masking import Masker, count_pii
+from gateway.masking import Masker
 from gateway.payloads import FilterResult, filter_response
+from gateway.pii import count_pii
 from gateway.resources import Resource, ResourceMap
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from gateway.catalog import FieldCatalog
 from gateway.fieldplan import FieldPlan
-from gateway.masking import Masker, count_pii
+from gateway.masking import Masker
 from gateway.payloads.compression import decode_body, too_large, unfilterable
 from gateway.payloads.csv import filter_csv
 from gateway.payloads.json import Unfilterable, filter_json
@@ -21,6 +21,7 @@ from gateway.payloads.plan import FilterResult, compile_plan
 from gateway.payloads.prefilter import may_name_any
 from gateway.payloads.writes import guard_write
 from gateway.payloads.xml import filter_xml
+from gateway.pii import count_pii
 
 if TYPE_CHECKING:  # resources imports payloads.safexml: a runtime import would be circular
     from gateway.resources import Resource

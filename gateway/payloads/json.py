@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.fieldplan import HideAction
-from gateway.masking import Masker, mask_pii, may_hold_pii
+from gateway.masking import Masker, mask_pii
 from gateway.payloads.plan import CompiledPlan, NameTable
+from gateway.pii import may_hold_pii
 
 if TYPE_CHECKING:  # resources imports payloads.safexml: a runtime import would be circular
     from gateway.resources import PathStep

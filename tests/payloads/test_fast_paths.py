@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gateway.fieldplan import FieldPlan
-from gateway.masking import count_pii, find_pii, is_resident_id, may_hold_pii
+from gateway.pii import count_pii, find_pii, is_resident_id, may_hold_pii
 
 from .helpers import plan_hiding
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from gateway.fieldplan import HideAction, HideRule
-from gateway.masking import REDACTED, Masker, find_pii, is_unionpay, mask_pii, partial
+from gateway.masking import REDACTED, Masker, mask_pii, partial
+from gateway.pii import find_pii, is_unionpay
 
 
 @pytest.mark.parametrize(
