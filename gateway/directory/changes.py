@@ -100,6 +100,12 @@ class Changes:
         self.touch(person)
         return True
 
+    def reactivate(self, person: Person, roles: Iterable[Grant], detail: str) -> None:
+        """Back to ``active`` with ``roles`` at once: the revocation dropped every grant, and
+        the status alone would leave the person with no access until the next sync."""
+        if self.set_status(person, "active", detail):
+            self.set_roles(person, roles, source=person.source, detail=detail)
+
     def revoke(self, person: Person, status: str = "left", detail: str | None = None) -> bool:
         """End access now: every token issued before now stays refused, even if re-enabled."""
         revoked_before = as_utc(person.revoked_before)
@@ -111,7 +117,14 @@ class Changes:
     def end_access(self, person: Person, when: datetime, now: datetime, detail: str) -> None:
         """Revoke at ``when``: at once if it has come, else scheduled (refusal starts by itself)."""
         if person.status in REVOKED_STATUSES:
-            return  # already gone; a repeat or a late event must not move revoked_before
+            # Already gone: a repeat or a late event must not move revoked_before. But a
+            # revocation by someone else now owns it, or whoever revoked first (SCIM, a sync)
+            # could re-activate a person HR or an officer meant to keep out.
+            if person.status_cause != self.cause:
+                self.log("status", person.subject, detail=f"{detail}: already {person.status}")
+                person.status_cause = self.cause
+                self.touch(person)
+            return
         if when > now:
             person.revoke_at = when
             self.log("status", person.subject, detail=f"{detail}: scheduled for {when.isoformat()}")
@@ -131,9 +144,11 @@ class Changes:
         self.touch(person)
 
     def set_roles(
-        self, person: Person, roles: Iterable[Grant], source: str
+        self, person: Person, roles: Iterable[Grant], source: str, detail: str | None = None
     ) -> tuple[set[Grant], set[Grant]]:
-        """Make the person's grants exactly ``roles``; return (added, removed)."""
+        """Make the person's grants exactly ``roles``; return (added, removed).
+
+        ``detail`` says why in each grant's and revocation's log entry."""
         wanted = set(roles)
         rows = self.session.scalars(
             select(RoleGrantRow).where(RoleGrantRow.subject == person.subject)
@@ -148,7 +163,7 @@ class Changes:
                     RoleGrantRow.domain == domain,
                 )
             )
-            self.log("revoke", person.subject, role=role, domain=domain)
+            self.log("revoke", person.subject, role=role, domain=domain, detail=detail)
         for role, domain in sorted(added):
             self.session.add(
                 RoleGrantRow(
@@ -159,7 +174,7 @@ class Changes:
                     granted_at=self.at,
                 )
             )
-            self.log("grant", person.subject, role=role, domain=domain)
+            self.log("grant", person.subject, role=role, domain=domain, detail=detail)
         if added or removed:
             self.touch(person)
         return added, removed

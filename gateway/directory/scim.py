@@ -1,8 +1,10 @@
 """SCIM 2.0 ``/scim/v2/Users`` (RFC 7643/7644) for identity providers that push people.
 
 Deprovisioning is the point: ``active: false`` (PUT or either PATCH form) and DELETE end
-access at once. Only a SCIM deprovisioning can be undone through SCIM; a revocation by HR,
-an officer or the directory sticks. Errors use SCIM's own format, never problem+json.
+access at once. Only a SCIM deprovisioning can be undone through SCIM, and re-activation gives
+back the roles of the person's department at once (deprovisioning dropped every grant); a
+revocation by HR, an officer or the directory sticks, also one that came after SCIM's. Errors
+use SCIM's own format, never problem+json.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from gateway.directory.body import MAX_BODY, read_capped
 from gateway.directory.changes import REVOKED_STATUSES, Changes
+from gateway.directory.settings import DirectorySettings
 from gateway.directory.source import department_roles
 from gateway.directory.store import Person, as_utc
 
@@ -185,7 +188,7 @@ async def create_user(request: Request) -> Response:
         _replace_attributes(person, body)
         ch.touch(person)
         ch.set_roles(person, department_roles(directory, person.department), "scim")
-        _set_active(ch, person, _active(body.get("active", True)))
+        _set_active(ch, person, _active(body.get("active", True)), directory)
         return person
 
     person = await _write(request, change)
@@ -195,12 +198,13 @@ async def create_user(request: Request) -> Response:
 @router.put("/Users/{user_id}")
 async def replace_user(user_id: str, request: Request) -> Response:
     body = await _body(request)
+    directory = request.app.state.services.settings.directory
 
     def change(ch: Changes) -> Person:
         person = _visible(ch.person(user_id), user_id)
         _replace_attributes(person, body)
         ch.touch(person)
-        _set_active(ch, person, _active(body.get("active", True)))
+        _set_active(ch, person, _active(body.get("active", True)), directory)
         return person
 
     return _json(_user(await _write(request, change), _base(request)))
@@ -225,6 +229,7 @@ async def patch_user(user_id: str, request: Request) -> Response:
                     400, f"cannot change {name!r}; only active and displayName", "invalidPath"
                 )
             updates[name] = item
+    directory = request.app.state.services.settings.directory
 
     def change(ch: Changes) -> Person:
         person = _visible(ch.person(user_id), user_id)
@@ -232,7 +237,7 @@ async def patch_user(user_id: str, request: Request) -> Response:
             person.display_name = updates["displayName"]
             ch.touch(person)
         if "active" in updates:
-            _set_active(ch, person, _active(updates["active"]))
+            _set_active(ch, person, _active(updates["active"]), directory)
         return person
 
     return _json(_user(await _write(request, change), _base(request)))
@@ -273,7 +278,7 @@ def _active(value: Any) -> bool:
     raise ScimError(400, f"active must be true or false, got {value!r}", "invalidValue")
 
 
-def _set_active(ch: Changes, person: Person, active: bool) -> None:
+def _set_active(ch: Changes, person: Person, active: bool, directory: DirectorySettings) -> None:
     if not active:
         if person.status not in REVOKED_STATUSES:
             ch.revoke(person, "left", "deprovisioned by SCIM")
@@ -286,7 +291,12 @@ def _set_active(ch: Changes, person: Person, active: bool) -> None:
             f"user {person.subject!r} was revoked by {person.status_cause}, not by SCIM; "
             "ask a security officer to reinstate them",
         )
-    ch.set_status(person, "active", "re-activated by SCIM")
+    # the deprovisioning dropped every grant: give back what the department brings, now
+    ch.reactivate(
+        person,
+        department_roles(directory, person.department),
+        f"re-activated by SCIM; roles of department {person.department or '(none)'}",
+    )
 
 
 def _replace_attributes(person: Person, body: dict[str, Any]) -> None:

@@ -21,7 +21,9 @@ from gateway.directory.source import make_source
 from gateway.directory.status import RoleStore
 from gateway.directory.store import RoleChange, get_person
 from gateway.directory.sync import SyncRunner
-from tests.directory.conftest import HR_SECRET, AdminServer, sync_file
+from tests.directory.conftest import HR_SECRET, SCIM_TOKEN, AdminServer, sync_file
+
+PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
 
 
 def signed(
@@ -121,6 +123,35 @@ async def test_late_notice_or_transfer_after_termination_re_enables_no_one(hr: A
     assert hr.people.refusal("sales04", None) == "person_revoked"
     assert not hr.people.is_departing("sales04")
     assert not [g for g in RoleStore(hr.engine).grants() if g[0] == "sales04"]
+
+
+async def test_a_termination_outlasts_an_earlier_revocation_by_scim_or_the_directory(
+    hr: AdminServer, directory_file: Path
+) -> None:
+    """HR has no re-hire event (a person who left comes back through the directory); what
+    HR terminated must not come back through whoever had revoked the person before."""
+    scim = httpx.AsyncClient(
+        base_url=f"{hr.url}/scim/v2", headers={"authorization": f"Bearer {SCIM_TOKEN}"}
+    )
+
+    def active(value: bool) -> dict[str, object]:
+        return {"schemas": [PATCH], "Operations": [{"op": "replace", "value": {"active": value}}]}
+
+    async with scim:
+        assert (await scim.patch("/Users/sales08", json=active(False))).status_code == 200
+        for subject in ("sales08", "leaver01"):  # leaver01 is disabled in the directory
+            terminated = {"id": f"ev-late-{subject}", "type": "terminated", "subject": subject}
+            assert (await post(hr, terminated)).json()["status"] == "applied"
+        undo = await scim.patch("/Users/sales08", json=active(True))
+    directory_file.write_text(
+        directory_file.read_text().replace("status: disabled", "status: active")
+    )
+    await sync_file(hr.engine, hr.people, directory_file)  # the directory enables leaver01
+
+    assert undo.status_code == 409
+    for subject in ("sales08", "leaver01"):
+        assert hr.people.refusal(subject, time.time() + 1) == "person_revoked"
+        assert not [g for g in RoleStore(hr.engine).grants() if g[0] == subject]
 
 
 async def test_transfer_swaps_department_roles(hr: AdminServer) -> None:

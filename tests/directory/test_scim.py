@@ -8,9 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from gateway.directory.scim import ENTERPRISE_SCHEMA, ERROR_SCHEMA
 from gateway.directory.status import RoleStore
+from gateway.directory.store import RoleChange
 from tests.directory.conftest import SCIM_TOKEN, AdminServer, sync_file
 
 PATCH = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
@@ -100,6 +103,83 @@ async def test_reactivation_only_undoes_scim_deprovisioning(
     assert admin_server.people.refusal("sales03", time.time() + 1) is None
     assert_scim_error(leaver, 409)
     assert admin_server.people.refusal("leaver01", None) == "person_revoked"
+
+
+OFF = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": False}]}
+ON = {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "active", "value": True}]}
+
+
+def grants(engine: Engine, subject: str) -> set[tuple[str, str]]:
+    """What the policy module reads: the grants of active people."""
+    return {(role, domain) for who, role, domain in RoleStore(engine).grants() if who == subject}
+
+
+def history(engine: Engine, subject: str, cause: str) -> list[tuple[str, str | None, str]]:
+    with Session(engine) as session:
+        rows = session.scalars(
+            select(RoleChange)
+            .where(RoleChange.subject == subject, RoleChange.cause == cause)
+            .order_by(RoleChange.id)
+        )
+        return [(r.kind, r.role, r.detail or "") for r in rows]
+
+
+@pytest.mark.parametrize("how", ["patch", "put"])
+async def test_reactivation_gives_back_the_department_roles_at_once(
+    scim: httpx.AsyncClient, admin_server: AdminServer, how: str
+) -> None:
+    engine = admin_server.engine
+    assert grants(engine, "sales03") == {("sales", "*")}
+    await scim.patch("/Users/sales03", json=OFF)
+    assert grants(engine, "sales03") == set()
+    assert admin_server.people.refusal("sales03", time.time() + 1) == "person_revoked"
+
+    if how == "patch":
+        back, department = await scim.patch("/Users/sales03", json=ON), "sales"
+    else:  # a PUT may move the person too: the new department's roles come back
+        department = "finance"
+        user = {
+            "userName": "sales03",
+            "active": True,
+            ENTERPRISE_SCHEMA: {"employeeNumber": "E1003", "department": department},
+        }
+        back = await scim.put("/Users/sales03", json=user)
+
+    assert back.status_code == 200 and back.json()["active"] is True
+    assert grants(engine, "sales03") == {(department, "*")}  # no directory sync ran
+    assert admin_server.people.refusal("sales03", time.time() + 1) is None
+    why = f"re-activated by SCIM; roles of department {department}"
+    assert history(engine, "sales03", "scim")[-2:] == [
+        ("status", None, f"left -> active ({why})"),
+        ("grant", department, why),
+    ]
+
+
+@pytest.mark.parametrize("revoker", ["hr:ev-77", "admin:officer01"])
+async def test_a_revocation_by_hr_or_an_officer_sticks_even_after_scim_deprovisioning(
+    scim: httpx.AsyncClient, admin_server: AdminServer, revoker: str
+) -> None:
+    """SCIM deprovisions first, HR or an officer revokes the same person later: SCIM must not
+    bring them back (with their roles) by re-activating its own deprovisioning."""
+    await scim.patch("/Users/sales06", json=OFF)
+    await admin_server.people.revoke("sales06", reason="terminated", cause=revoker)
+    patched = await scim.patch("/Users/sales06", json=ON)
+    put = await scim.put("/Users/sales06", json={"userName": "sales06", "active": True})
+
+    assert_scim_error(patched, 409)
+    assert_scim_error(put, 409)
+    assert revoker in patched.json()["detail"]
+    assert admin_server.people.refusal("sales06", time.time() + 1) == "person_revoked"
+    assert grants(admin_server.engine, "sales06") == set()
+
+
+async def test_scim_cannot_lift_an_officers_suspension(
+    scim: httpx.AsyncClient, admin_server: AdminServer
+) -> None:
+    await admin_server.people.suspend("sales07", by="officer01", reason="investigation")
+    await scim.patch("/Users/sales07", json=ON)
+
+    assert admin_server.people.refusal("sales07", time.time() + 1) == "person_suspended"
 
 
 async def test_delete_revokes_at_once_and_the_user_is_gone(
