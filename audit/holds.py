@@ -146,12 +146,18 @@ class LocalHolds:
         return None
 
     def place(self, hold: Hold) -> None:
+        """Put ``hold`` in force here at once (on the request path: one key is re-sorted)."""
         current = self._mine.get(hold.alert_id) or self._theirs.get(hold.alert_id)
         if current is not None and ACTION_RANK[current.action] > ACTION_RANK[hold.action]:
             return
         self._mine[hold.alert_id] = hold
         self._stored.pop(hold.alert_id, None)
-        self._reindex()
+        key = (hold.subject, hold.entity)
+        if current is not None and (current.subject, current.entity) != key:
+            self._reindex()  # escalated to a suspension: the hold moves to another key
+            return
+        others = [h for h in self._index.get(key, ()) if h.alert_id != hold.alert_id]
+        self._index[key] = tuple(sorted([*others, hold], key=_strength, reverse=True))
 
     def unstored(self, alert_id: str) -> Hold | None:
         """The hold this process placed for ``alert_id`` and has not stored yet."""
