@@ -56,13 +56,13 @@ def streamable(xpath: etree.XPath, body: bytes) -> bool:
 
 
 def filter_streaming(
-    body: bytes, xpath: etree.XPath, plan: CompiledPlan, masker: Masker
+    body: bytes, xpath: etree.XPath, plan: CompiledPlan, masker: Masker, chunk: int = CHUNK
 ) -> tuple[bytes, int, set[str]]:
     """(new body, records, names hidden), as ``xmltree.filter_tree`` gives; see ``streamable``."""
     encoding = _encoding(body)
     assert encoding is not None, "streamable() said the body could be streamed"
     stream = _Stream(xpath, plan, XmlWalk(masker, plan.mask_pii), encoding, has_declaration(body))
-    for root, done in parse_chunks(body, CHUNK, error=Unfilterable):
+    for root, done in parse_chunks(body, chunk, error=Unfilterable):
         if root is not None and stream.ready(root):
             stream.flush(root, done)
         if done and root is not None and not stream.started:

@@ -49,6 +49,8 @@ class XmlWalk:
                     rule = lookup(tag)
                 if rule is not None and rule is not COVERED:
                     hits.append((el, rule))
+                    if pii and el.tail:  # the text after it is its parent's: it stays
+                        el.tail = mask_pii(el.tail)[0]
                     continue  # hiding clears the element: its attributes and text go with it
                 if el.attrib:
                     self._attributes(el, table)
