@@ -93,8 +93,9 @@ async def acknowledge(request: Request, alert_id: str, officer: Officer) -> dict
 @router.post(
     "/{alert_id}/resolve",
     summary='Close an alert: {"verdict": "true_positive"|"benign"|"false_positive", "note": …}',
-    description="Releases the throttle or block the alert placed. A false positive raises "
-    "that person's threshold for that detector (×1.5 each, at most ×4).",
+    description="Releases the throttle or block the alert placed, on every replica within "
+    "about a second. A false positive raises that person's threshold for that detector "
+    "(×1.5 each, at most ×4).",
 )
 async def resolve(request: Request, alert_id: str, officer: Officer) -> dict[str, Any]:
     body = await json_body(request, {"verdict", "note"})
