@@ -41,7 +41,7 @@ CHUNK = 64 * 1024  # bytes fed per step: the tree held is about 8x this, plus th
 _NAME = r"[^\W\d][\w.-]*"
 _TEST = rf"(?:child::)?(?:\*|{_NAME}:\*|(?:{_NAME}:)?{_NAME})"
 _PLAIN_PATH = re.compile(rf"(?:\.//?)?{_TEST}(?://?{_TEST})*")
-_DECLARED_ENCODING = re.compile(rb"<\?xml[^>]*?\sencoding\s*=\s*[\"']([A-Za-z][\w.-]*)[\"']")
+_DECLARED_ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([A-Za-z][\w.-]*)[\"']")
 _BYTE_SAFE = re.compile(r"utf-?8|(?:us-)?ascii|iso-8859-\d+|latin-?1", re.IGNORECASE)
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
 _HOLDER_END = b"</h>"
@@ -75,8 +75,11 @@ def _encoding(body: bytes) -> str | None:
     head = body.lstrip()
     if not head.startswith(b"<"):
         return None  # a byte order mark, UTF-16 or UTF-32
-    found = _DECLARED_ENCODING.match(head, 0, 200) if head.startswith(b"<?xml") else None
-    name = found[1].decode() if found else "UTF-8"
+    declaration = head[: head.find(b"?>")] if head.startswith(b"<?xml") else b""
+    found = _DECLARED_ENCODING.search(declaration)
+    if found is None:
+        return None if b"encoding" in declaration else "UTF-8"
+    name = found[1].decode()
     return name if _BYTE_SAFE.fullmatch(name) else None
 
 
@@ -239,9 +242,6 @@ def _records_by_top(records: list[etree._Element], opened: set[etree._Element]) 
 
 
 def _writable_in_parts(el: etree._Element) -> bool:
-    """False when the incremental writer would misspell ``el``'s start tag: it undeclares
-    the default namespace (``xmlns=""``), or has an ``xml:`` attribute."""
-    parent = el.getparent()
-    if parent is not None and None in parent.nsmap and None not in el.nsmap:
-        return False
+    """False when the incremental writer would misspell ``el``'s start tag: it binds the
+    ``xml:`` namespace to a prefix of its own (``ns0:lang``) instead of writing ``xml:lang``."""
     return not any(name.startswith(f"{{{_XML_NS}}}") for name in el.attrib)

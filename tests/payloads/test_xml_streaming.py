@@ -206,6 +206,38 @@ def test_hostile_xml_after_streamed_records_is_refused_whole(
     assert err.value.reason_id == "response_unfilterable"
 
 
+@pytest.mark.parametrize(
+    "dtd,reference",
+    [
+        ('<!DOCTYPE s:Envelope [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;&a;">]>', "&b;"),
+        (f'<!DOCTYPE s:Envelope [<!ENTITY a "{"A" * 50_000}">]>', "&a;" * 5_000),
+        ('<!DOCTYPE s:Envelope [<!ENTITY x SYSTEM "file:///etc/passwd">]>', "&x;"),
+    ],
+    ids=["entity-expansion", "quadratic", "xxe-file"],
+)
+def test_entity_attacks_on_a_streamable_page_are_refused(cost_hidden, dtd, reference):
+    page = product_page(1_500).replace("<e:Code>P000001", f"<e:Code>{reference}P000001")
+    body = page.replace("<s:Envelope", dtd + "<s:Envelope", 1).encode()
+    with pytest.raises(Unfilterable, match="DTD"):
+        filter_streaming(body, xpath(PATHS["child"]), compile_plan(cost_hidden, CATALOG), MASKER)
+
+
+@pytest.mark.parametrize(
+    "spine",
+    [
+        '<e:Products xml:lang="zh">',  # an xml: attribute on an element written in parts
+        '<Products xmlns="">',  # the default namespace undeclared
+        '<e:Products xmlns:e="urn:other">',  # a prefix rebound below its first declaration
+    ],
+)
+def test_unusual_namespaces_on_written_elements(cost_hidden, spine):
+    end = "</Products>" if spine.startswith("<Products") else "</e:Products>"
+    body = product_page(1_500).replace("<e:Products>", spine).replace("</e:Products>", end)
+    tree, streamed = both_ways(body.encode(), "e:GetProductsResponse/*/*", cost_hidden, CHUNK)
+    assert c14n(streamed[0]) == c14n(tree[0])
+    assert streamed[1:] == tree[1:] and streamed[1] == 1_500
+
+
 def test_a_body_cut_short_is_refused_not_passed_in_part(run_filter, products, cost_hidden):
     body = padded("<e:Product><e:CostPrice>7</e:CostPrice>")
     cut = body[: body.index(b"<e:CostPrice>7</e:CostPrice>") + 28]
