@@ -145,29 +145,36 @@ def count_pii(data: str | bytes) -> Counter[str]:
     Built for whole response bodies: ``bytes`` (UTF-8, or any ASCII-compatible encoding:
     every pattern is ASCII) are scanned without decoding, and digit runs are found on a
     copy where every digit is ``0``, so the regex engine skips to candidates by a literal.
+    E-mail positions are worked out only when a digit hit might lie inside an e-mail;
+    otherwise the e-mails are only counted.
     """
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    counts: Counter[str] = Counter()
+    kinds: list[PiiKind] = []  # hits that are certainly not inside an e-mail
     near_email: list[PiiHit] = []  # hits that may lie inside an e-mail: decided below
     size = len(raw)
     for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
         found = raw[start:end]
         kind = _bare_run_kind(found)
-        if kind is not None:
-            # A hit can lie inside an e-mail only if the byte after its run may continue a
-            # local part (or is the '@'), or the byte before may be a domain's (or the '@').
-            if (end < size and raw[end] in _LOCAL_OR_AT) or (
-                start > 0 and raw[start - 1] in _DOMAIN_OR_AT
-            ):
-                near_email.append(PiiHit(kind, start, end))
-            else:
-                counts[kind] += 1
-        elif b" " in found or b"-" in found:  # rare: a run with separators
-            near_email.extend(_window_hits(raw, start, end))
-    emails = _email_ats(raw) if b"@" in raw else []
-    if emails:
-        counts["email"] += len(emails)
-    counts.update(hit.kind for hit in _outside_emails(raw, near_email, emails))
+        if kind is None:
+            if b" " in found or b"-" in found:  # rare: a run with separators
+                near_email.extend(_window_hits(raw, start, end))
+        # A hit can lie inside an e-mail only if the byte after its run may continue a
+        # local part (or is the '@'), or the byte before may be a domain's (or the '@').
+        elif (end < size and raw[end] in _LOCAL_OR_AT) or (
+            start and raw[start - 1] in _DOMAIN_OR_AT
+        ):
+            near_email.append(PiiHit(kind, start, end))
+        else:
+            kinds.append(kind)
+    counts: Counter[str] = Counter(kinds)
+    if near_email:
+        emails = _email_ats(raw)
+        counts.update(hit.kind for hit in _outside_emails(raw, near_email, emails))
+        found_emails = len(emails)
+    else:
+        found_emails = len(_EMAIL_BYTES.findall(raw)) if b"@" in raw else 0
+    if found_emails:
+        counts["email"] += found_emails
     return counts
 
 
@@ -188,22 +195,23 @@ def _window_hits(raw: bytes, start: int, end: int) -> list[PiiHit]:
 _SPAN = re.Match.span
 _SHADOW = bytes.maketrans(b"123456789", b"000000000")
 _SHADOW_RUN = re.compile(_DIGIT_RUN.pattern.replace(r"\d", "0").encode())
-_EMAIL_DOMAIN_BYTES = re.compile(_EMAIL_DOMAIN.pattern.encode())
+# An e-mail's '@', with a local-part character before it, then its domain. The look-behind
+# comes after the '@' so that the pattern still starts with a literal the engine skips to.
+_EMAIL_BYTES = re.compile(b"@(?<=[A-Za-z0-9._%+-]@)" + _EMAIL_DOMAIN.pattern[1:].encode())
 _EMAIL_LOCAL_BYTES = re.compile(_EMAIL_LOCAL_REVERSED.pattern.encode())
 _LOCAL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
-_LOCAL_CHARS = frozenset(_LOCAL_BYTES)
 _LOCAL_OR_AT = frozenset(_LOCAL_BYTES + b"@")
 _DOMAIN_OR_AT = frozenset(_LOCAL_BYTES.translate(None, b"_%+") + b"@")
 _PLUS = ord("+")
 
 
 def _email_ats(raw: bytes) -> list[tuple[int, int]]:
-    """(position of '@', end of domain) of every e-mail ``_emails`` would find."""
-    return [
-        (at, end)
-        for at, end in map(_SPAN, _EMAIL_DOMAIN_BYTES.finditer(raw))
-        if at and raw[at - 1] in _LOCAL_CHARS
-    ]
+    """(position of '@', end of domain) of every e-mail ``_emails`` would find.
+
+    ``_emails`` skips an '@' with no local part before it; such a candidate spans no other
+    '@', so skipping it in the pattern instead finds the same later candidates.
+    """
+    return list(map(_SPAN, _EMAIL_BYTES.finditer(raw)))
 
 
 def _outside_emails(raw: bytes, hits: list[PiiHit], emails: list[tuple[int, int]]) -> list[PiiHit]:

@@ -11,13 +11,15 @@ serialised again, so nothing of the original bytes survives unexamined:
 The common body, flat records under a small envelope, is recognised without visiting every
 value (see ``_only_these_containers``); anything else gets the full walk.
 
-Parsing uses the standard library: as fast as orjson on string-heavy bodies, integers stay
-exact (orjson turns integers beyond 64 bits into floats), and its peak resident memory is
-lower (about 2.7x the body against 3.3x; tracemalloc's 14x for orjson counts a worst-case
-buffer its parser reserves but mostly never touches). orjson writes the result; what it
-cannot write (integers beyond 64 bits, lone surrogates, nesting deeper than 254) falls back
-to the standard library. Anything that cannot be parsed (invalid UTF-8, NaN, nesting deeper
-than the interpreter's recursion limit) is refused.
+msgspec parses: the fastest parser here (about 1.6x the standard library on string-heavy
+bodies), integers stay exact (orjson turns integers beyond 64 bits into floats) and its peak
+resident memory is below orjson's. What msgspec refuses (lone surrogate escapes, numbers
+beyond the float range, errors) goes to the standard library, which decides as it always
+did; where msgspec accepts a body, both build the same document (a property test holds
+them to it). orjson writes the result; what it cannot write (integers beyond 64 bits, lone
+surrogates, nesting deeper than 254) falls back to the standard library. Anything that
+cannot be parsed (invalid UTF-8, NaN, nesting deeper than the interpreter's recursion
+limit) is refused.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+import msgspec
 import orjson
 
 from gateway.fieldplan import HideAction
@@ -145,10 +148,7 @@ def filter_json(
     masker: Masker,
 ) -> tuple[bytes, int, set[str]]:
     """(new body, records, names hidden). ``steps`` None: unmapped, safety net only."""
-    try:
-        doc = json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError, RecursionError) as exc:
-        raise Unfilterable(f"the JSON body cannot be parsed ({exc})") from None
+    doc = parse_json(body)
     if steps is not None:
         records, passed = locate_records(doc, steps)
     else:
@@ -174,6 +174,21 @@ def _only_these_containers(body: bytes, records: list[Any], passed: list[Any]) -
     """
     known = len(passed) + sum(map(_CONTAINERS.__contains__, map(type, records)))
     return body.count(b"{") + body.count(b"[") == known
+
+
+def parse_json(body: bytes) -> Any:
+    """The document in ``body``; ``Unfilterable`` when it is not JSON."""
+    try:
+        return _decode(body)
+    except (ValueError, RecursionError):
+        pass  # the standard library has the last word, also on what msgspec refuses
+    try:
+        return json.loads(body.decode("utf-8"), parse_constant=_refuse_constant)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise Unfilterable(f"the JSON body cannot be parsed ({exc})") from None
+
+
+_decode = msgspec.json.Decoder().decode
 
 
 def _refuse_constant(name: str) -> Any:

@@ -67,6 +67,10 @@ def test_counting_bytes_finds_what_find_pii_finds(text):
         ("13800138000" + "y" * 70 + "@qq.com", {"cn_mobile": 1, "email": 1}),
         ("+86 138 0013 8000@qq.com", {"email": 1}),
         ("11010519491231002X", {"cn_resident_id": 1}),
+        # an '@' with no local part before it is no e-mail, and hides none after it
+        ('"@a.cn", "x@b.cn"', {"email": 1}),
+        ("x@@b.cn @c.cn .@d.cn", {"email": 1}),
+        ("@13800138000.com", {"cn_mobile": 1}),
     ],
 )
 def test_counting_next_to_e_mails(text, expected):

@@ -2,11 +2,13 @@
 
 Hidden values are unique sentinels, so "the sentinel is not in the output bytes" means the
 value did not leave in any copy, spelling or depth. Allowed scalar fields stay unchanged
-and the record count is right.
+and the record count is right. The JSON parser's fast path (msgspec) accepts, refuses and
+builds exactly what the standard library does, on valid and on damaged documents.
 """
 
 from __future__ import annotations
 
+import json
 import re
 
 import orjson
@@ -18,6 +20,7 @@ from gateway.catalog import FieldCatalog
 from gateway.fieldplan import FieldPlan, HideAction, HideRule
 from gateway.masking import Masker
 from gateway.payloads import filter_response
+from gateway.payloads.json import Unfilterable, parse_json
 from gateway.resources import Resource, parse_json_path
 
 from .helpers import ERP, POLICIES, SOAP11
@@ -160,3 +163,70 @@ def test_xml_no_hidden_value_leaves(data, plan):
         children = {etree.QName(c).localname.casefold(): c.text or "" for c in item}
         for name, text in plain.items():
             assert children[name.casefold()] == text
+
+
+# --- the JSON parser: msgspec's fast path builds what the standard library builds --------
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False)
+    | st.text(),  # lone surrogates included: msgspec refuses them, the fallback takes them
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner),
+    max_leaves=12,
+)
+json_texts = st.builds(
+    lambda value, ascii, indent: json.dumps(value, ensure_ascii=ascii, indent=indent),
+    json_values,
+    st.booleans(),
+    st.sampled_from([None, 0, 2, "\t"]),
+)
+# Bytes that make JSON invalid, or valid in a different way, when put somewhere.
+JSON_BYTES = list(b'{}[],:"\\ u0123456789abcdefXE+-.eN \t\r\n\x00\x0b\x0c\x7f\xc3\xa9\xed\xa0\x80')
+
+
+def _reference(body: bytes) -> str | None:
+    """repr of what the standard library builds (types, key order, -0.0 tell apart), or None."""
+    try:
+        return repr(json.loads(body.decode("utf-8"), parse_constant=_refuse))
+    except (ValueError, RecursionError):
+        return None
+
+
+def _refuse(name: str) -> None:
+    raise ValueError(name)
+
+
+def _parsed(body: bytes) -> str | None:
+    try:
+        return repr(parse_json(body))
+    except Unfilterable:
+        return None
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=json_texts)
+def test_parser_builds_what_the_standard_library_builds(text):
+    body = text.encode("utf-8", "surrogatepass")
+    assert _parsed(body) == _reference(body)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    text=json_texts,
+    edits=st.lists(
+        st.tuples(st.integers(0, 10**6), st.sampled_from(["insert", "delete", "replace"]),
+                  st.sampled_from(JSON_BYTES)),
+        min_size=1, max_size=3,
+    ),
+)  # fmt: skip
+def test_parser_accepts_and_refuses_what_the_standard_library_does(text, edits):
+    body = bytearray(text.encode("utf-8", "surrogatepass"))
+    for position, edit, byte in edits:
+        at = position % (len(body) + 1)
+        if edit == "insert":
+            body[at:at] = bytes([byte])
+        elif at < len(body):
+            body[at : at + 1] = b"" if edit == "delete" else bytes([byte])
+    assert _parsed(bytes(body)) == _reference(bytes(body))
