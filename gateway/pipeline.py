@@ -329,7 +329,12 @@ class ProxyApp:
 
     async def _release(self, ex: Exchange, last: dict[str, Any], send: Send) -> None:
         if self.strict:
-            await self._record(ex)  # durable before the client sees the end of the answer
+            try:
+                await self._record(ex)  # durable before the client sees the end of the answer
+            except RequestRefused:
+                if ex.reason_id == "allowed":
+                    raise  # the data stays in: the answer is cut short
+                ex.recorded = False  # a refusal holds no data: finish it; the finally logs the loss
         await send(last)
 
     async def _refuse(self, ex: Exchange, err: RequestRefused, send: Send) -> None:
