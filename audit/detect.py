@@ -208,7 +208,9 @@ class ExportGuard:
         """Open a new alert or update the running one for this person, detector and scope."""
         key = (finding.detector, obs.subject, obs.entity, finding.scope)
         current = self._open.get(key)
-        if current is not None and obs.time - current.last_seen <= self.config.dedup:
+        # A finding about a day (or a 24-hour window) stays one alert for that window.
+        gap = max(self.config.dedup, finding.window_s)
+        if current is not None and obs.time - current.last_seen <= gap:
             rec = current.record
             rec.count = max(rec.count, finding.count)
             rec.hits += 1

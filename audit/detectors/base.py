@@ -10,10 +10,13 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple, Protocol
 from zoneinfo import ZoneInfo
 
 from audit.detectors.config import Action, Severity
+
+if TYPE_CHECKING:
+    from audit.detectors.history import PersonalHistory
 
 HISTORY_DAYS = 30  # personal and peer baselines look back this many complete days
 ActionOrNone = Literal["none", "alert", "throttle", "block", "suspend"]
@@ -94,12 +97,10 @@ class Context:
     crawl_records: int | None
     off_records: int | None  # records read off hours in the off-hours window
     usual_hour: bool  # the person often works at this local hour
+    session_off_hours: bool  # the person's current session began off hours (not overtime)
     factor: float  # heightened watch: the departing factor for people leaving, else 1
     adjust: Callable[[str], float]  # detector name → this person's false-positive factor
-    active_past_days: tuple[int, ...]  # indices of past days on which the person read anything
-    median_day: float  # median records of this entity per active past day (0 if none)
-    mad_day: float  # median absolute deviation of the same
-    median_day_all: float  # median records of every entity together per active past day
+    history: PersonalHistory  # the person's past 30 days of this entity
 
     def scale(self, detector: str) -> float:
         """How much to multiply the detector's thresholds by for this person."""
@@ -159,11 +160,15 @@ class Detector(Protocol):
 def robust_z(value: float, sample: Sequence[float]) -> tuple[float, float, float]:
     """(z, median, MAD) with MAD scaled to σ; the scale never drops below 10 % of the median
     or 1 record, so a perfectly regular history does not turn every wobble into infinity."""
-    ordered = sorted(sample)
-    med = _median(ordered)
-    mad = _median(sorted(abs(x - med) for x in ordered))
+    med, mad = median_mad(sorted(sample))
     scale = max(1.4826 * mad, 0.1 * med, 1.0)
     return (value - med) / scale, med, mad
+
+
+def median_mad(ordered: Sequence[float]) -> tuple[float, float]:
+    """(median, median absolute deviation) of an already sorted sample."""
+    med = _median(ordered)
+    return med, _median(sorted(abs(x - med) for x in ordered))
 
 
 def _median(ordered: Sequence[float]) -> float:

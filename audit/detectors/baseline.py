@@ -1,4 +1,5 @@
-"""Personal baseline: today's total against the person's own 30-day history."""
+"""Personal baseline: today's total, and the last few active days together, against the
+person's own 30-day history."""
 
 from __future__ import annotations
 
@@ -9,13 +10,22 @@ from audit.detectors.config import BaselineConfig
 
 
 class BaselineDetector:
-    """Robust z-score of today's records against the person's active days (median/MAD).
+    """Robust z-score of the person's records of one entity against their active days.
 
-    Fires on one day far out (``z``), or on a slow drip: ``sustained_days`` active days in a
-    row (today included) each at least ``sustained_z`` above the median. Only days on which
-    the person read anything count, so weekends and leave do not drag the median to zero.
-    Silent until ``learning_days`` active days exist; never fires below the absolute
-    ``floor``.
+    Two rules, both silent until ``learning_days`` active days exist and below the absolute
+    ``floor`` records today:
+
+    - one day far out: today's z-score (median and σ of the active past days) ≥ ``z``;
+    - a slow drip: the last ``drip_days`` active days (today included) judged as one sum
+      against the active days before them. Each day adds its z-score, capped at ``drip_cap``
+      so one odd day cannot make a drip on its own; the sum over √drip_days is the z-score of
+      the total and must reach ``drip_z``. A steady moderate excess that no single day shows
+      grows with every day of the drip; ordinary noise does not. A drip alerts once: while
+      the window that ended on the previous active day was already over the bar, later days
+      are the same episode.
+
+    σ is the wider of the MAD and the person's own upper tail (see ``history.day_scale``):
+    someone whose days are naturally lumpy is judged against their own lumps.
     """
 
     name = "baseline"
@@ -26,40 +36,38 @@ class BaselineDetector:
     def check(self, ctx: Context) -> Sequence[Finding]:
         today = ctx.days[-1]
         scale = ctx.scale(self.name)
-        if today < self._cfg.floor * scale or len(ctx.active_past_days) < self._cfg.learning_days:
+        history = ctx.history
+        learning = len(history.active_past_days) < self._cfg.learning_days
+        if learning or today < self._cfg.floor * scale:
             return ()
-        med, mad = ctx.median_day, ctx.mad_day
-        sigma = max(1.4826 * mad, 0.1 * med, 1.0)
-        z = (today - med) / sigma
         obs = ctx.obs
+        z = (today - history.median) / history.sigma
+        evidence = {
+            "median": history.median,
+            "mad": history.mad,
+            "sigma": round(history.sigma, 1),
+            "z": round(z, 2),
+            "active_days": len(history.active_past_days),
+        }
         if z >= self._cfg.z * scale:
-            detail = ""
-        elif z >= self._cfg.sustained_z * scale and self._sustained(ctx):
-            detail = f", as on each of their {self._cfg.sustained_days - 1} active days before"
-        else:
+            explanation = (
+                f"{obs.subject} read {plural(today)} {obs.entity} records today; "
+                f"their 30-day median is {plural(history.median)} a day (z-score {z:.1f})"
+            )
+            return daily_finding(self.name, self._cfg, today, explanation, evidence)
+        drip, bar = history.drip, self._cfg.drip_z * scale
+        # One alert per drip: the days after the one it crossed the bar add nothing new.
+        if drip is None or drip.previous_z >= bar:
             return ()
-        return daily_finding(
-            self.name,
-            self._cfg,
-            today,
-            (
-                f"{obs.subject} read {plural(today)} {obs.entity} records today{detail}; "
-                f"their 30-day median is {plural(med)} a day (z-score {z:.1f})"
-            ),
-            {
-                "median": med,
-                "mad": mad,
-                "z": round(z, 2),
-                "active_days": len(ctx.active_past_days),
-                "sustained": bool(detail),
-            },
+        drip_z = drip.z(today)
+        if drip_z < bar:
+            return ()
+        total = drip.past_records + today
+        explanation = (
+            f"{obs.subject} read {plural(total)} {obs.entity} records over their last "
+            f"{drip.days} active days, {plural(total - drip.days * drip.median)} more than "
+            f"usual; their median before was {plural(drip.median)} a day "
+            f"(z-score of the total {drip_z:.1f})"
         )
-
-    def _sustained(self, ctx: Context) -> bool:
-        """The person's last active days before today were each far above the median too."""
-        previous = ctx.active_past_days[-(self._cfg.sustained_days - 1) :]
-        if len(previous) < self._cfg.sustained_days - 1:
-            return False
-        sigma = max(1.4826 * ctx.mad_day, 0.1 * ctx.median_day, 1.0)
-        bar = ctx.median_day + self._cfg.sustained_z * ctx.scale(self.name) * sigma
-        return all(ctx.days[i] >= bar for i in previous)
+        evidence |= {"drip_days": drip.days, "drip_total": total, "drip_z": round(drip_z, 2)}
+        return daily_finding(self.name, self._cfg, today, explanation, evidence)

@@ -87,9 +87,12 @@ class BaselineConfig(DetectorBase):
     z: float = Field(default=8.0, gt=0, description="robust z-score (median/MAD of daily totals)")
     floor: int = Field(default=1000, ge=1, description="never alert below this many records a day")
     learning_days: int = Field(default=10, ge=1, le=30, description="active days needed first")
-    sustained_z: float = Field(default=4.0, gt=0, description="z-score of every day of a slow drip")
-    sustained_days: int = Field(
-        default=3, ge=2, le=10, description="active days in a row, today too"
+    drip_days: int = Field(
+        default=5, ge=2, le=10, description="slow drip: active days judged together, today too"
+    )
+    drip_z: float = Field(default=4.0, gt=0, description="z-score of those days' sum")
+    drip_cap: float = Field(
+        default=4.0, gt=0, description="one day adds at most this many σ to the drip's sum"
     )
 
 
@@ -120,10 +123,13 @@ class CrawlConfig(DetectorBase):
 class OffHoursConfig(DetectorBase):
     window: Duration = 3600
     records: int = Field(default=500, ge=1, description="records read off hours in one window")
-    personal_factor: float = Field(
-        default=3.0, ge=1, description="or this many times the person's usual hourly pace"
+    session_break: Duration = Field(
+        default=3600, description="a pause this long ends a session; overtime has none"
     )
     usual_days: int = Field(default=4, ge=1, description="days seen at an hour that make it usual")
+    usual_margin: int = Field(
+        default=1, ge=0, le=3, description="hours next to a usual hour that count as usual"
+    )
     exempt_roles: list[str] = Field(default_factory=list)
 
 

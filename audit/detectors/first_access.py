@@ -21,7 +21,7 @@ class FirstAccessDetector:
         today = ctx.days[-1]
         if today < self._cfg.records * ctx.scale(self.name) or any(ctx.days[:-1]):
             return ()
-        active = len(ctx.active_past_days)
+        active = len(ctx.history.active_past_days)
         if active < self._cfg.learning_days:
             return ()
         obs = ctx.obs

@@ -9,13 +9,15 @@ from audit.detectors.config import OffHoursConfig, WorkingHours
 
 
 class OffHoursDetector:
-    """Fires on ``records`` or more read off hours within ``window`` — or, for people who read
-    more by day, ``personal_factor`` times their usual hourly pace (30-day median day of all
-    entities spread over the working hours), whichever is higher.
+    """Fires on ``records`` or more read off hours within ``window`` in a session the person
+    began off hours.
 
     Off hours are outside the configured working hours and weekdays in the deployment time
     zone, unless the person has worked at that local hour on ``usual_days`` days recently.
-    Roles listed in ``exempt_roles`` (night batch jobs) are never judged.
+    Evening overtime that continues a working day without a pause of ``session_break`` is
+    left to the daytime detectors (volume, baseline): what this detector looks for is
+    someone who comes back at night or at the weekend to read in bulk. Roles listed in
+    ``exempt_roles`` (night batch jobs) are never judged.
     """
 
     name = "off_hours"
@@ -25,7 +27,6 @@ class OffHoursDetector:
         self._exempt = frozenset(config.exempt_roles)
         self._start, self._end = hours.start, hours.end
         self._weekdays = hours.weekday_numbers()
-        self._day_hours = hours.end - hours.start
 
     def is_off_hours(self, hour: int, weekday: int) -> bool:
         return weekday not in self._weekdays or not self._start <= hour < self._end
@@ -34,12 +35,10 @@ class OffHoursDetector:
         return not self._exempt.isdisjoint(roles)
 
     def check(self, ctx: Context) -> Sequence[Finding]:
-        if ctx.off_records is None or ctx.usual_hour or self.is_exempt(ctx.obs.roles):
+        if ctx.off_records is None or ctx.usual_hour or not ctx.session_off_hours:
             return ()
-        # Someone who reads a lot by day may work late at their usual pace.
-        usual_rate = self._cfg.personal_factor * ctx.median_day_all / self._day_hours
-        limit = max(self._cfg.records, usual_rate * self._cfg.window / 3600)
-        if ctx.off_records < limit * ctx.scale(self.name):
+        limit = self._cfg.records * ctx.scale(self.name)
+        if ctx.off_records < limit or self.is_exempt(ctx.obs.roles):
             return ()
         obs, local = ctx.obs, ctx.local
         return (

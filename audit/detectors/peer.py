@@ -34,7 +34,7 @@ class PeerDetector:
             group = self._histories.setdefault((role, obs.entity), {})
             known = group.get(obs.subject)
             if (known is None or known[0] != day) and len(group) < _MAX_SUBJECTS_PER_GROUP:
-                active = ctx.active_past_days
+                active = ctx.history.active_past_days
                 group[obs.subject] = (day, tuple(ctx.days[i] for i in active))
         today = ctx.days[-1]
         scale = ctx.scale(self.name)

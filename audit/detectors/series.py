@@ -14,10 +14,10 @@ from audit.detectors.base import (
     LocalTime,
     Need,
     Observation,
-    robust_z,
 )
 from audit.detectors.config import DetectionConfig
 from audit.detectors.crawl import page_index
+from audit.detectors.history import PersonalHistory, personal_history
 from audit.detectors.off_hours import OffHoursDetector
 from audit.detectors.volume import WINDOW_BUCKETS, VolumeDetector
 
@@ -28,15 +28,17 @@ class HourHabits:
     """The local hours at which each person has read records, over the last 30 days.
 
     In memory per replica: an hour becomes usual after a person read records at it on
-    ``usual_days`` different days.
+    ``usual_days`` different days before today. Hours within ``margin`` of a usual hour
+    count too: an early start, a late finish, the hour after a Saturday morning's work.
     """
 
-    def __init__(self, usual_days: int) -> None:
+    def __init__(self, usual_days: int, margin: int) -> None:
         self._usual_days = usual_days
+        self._margin = margin
         self._days: dict[str, list[list[int]]] = {}
 
-    def seen(self, subject: str, local: LocalTime) -> bool:
-        """Record activity now; return True if this hour was already usual before today."""
+    def seen(self, subject: str, local: LocalTime) -> None:
+        """Record activity at this local hour today."""
         hours = self._days.get(subject)
         if hours is None:
             hours = self._days[subject] = [[] for _ in range(24)]
@@ -45,7 +47,40 @@ class HourHabits:
             oldest = local.day - HISTORY_DAYS
             days[:] = [d for d in days if d >= oldest]
             days.append(local.day)
-        return len(days) - 1 >= self._usual_days
+
+    def usual(self, subject: str, local: LocalTime) -> bool:
+        """True if this hour, or one within ``margin``, was usual for the person before today."""
+        hours = self._days.get(subject)
+        if hours is None:
+            return False
+        oldest = local.day - HISTORY_DAYS
+        for hour in range(local.hour - self._margin, local.hour + self._margin + 1):
+            before = [d for d in hours[hour % 24] if oldest <= d < local.day]
+            if len(before) >= self._usual_days:
+                return True
+        return False
+
+
+class Sessions:
+    """Whether each person's current session began off hours (in memory, per replica).
+
+    A session is a run of reads with no pause of ``break_s`` or more. Evening overtime that
+    continues a working day is one session begun in working hours; a read at 2 a.m. after a
+    night's pause starts a session off hours. A replica that missed the start of a session
+    sees it begin later, off hours: it errs towards judging, never towards exempting.
+    """
+
+    def __init__(self, break_s: int) -> None:
+        self._break_s = break_s
+        self._last: dict[str, tuple[float, bool]] = {}  # subject → (last read, began off hours)
+
+    def began_off_hours(self, subject: str, now: float, off_hours: bool) -> bool:
+        last = self._last.get(subject)
+        began_off = off_hours if last is None or now - last[0] >= self._break_s else last[1]
+        if last is None and len(self._last) > 200_000:
+            self._last.clear()
+        self._last[subject] = (max(now, last[0]) if last else now, began_off)
+        return began_off
 
 
 class SeriesPlan:
@@ -57,9 +92,16 @@ class SeriesPlan:
         self._crawl = d.crawl if d.crawl.enabled else None
         self._off = d.off_hours if d.off_hours.enabled else None
         self._hours = OffHoursDetector(d.off_hours, config.working_hours)
-        self._habits = HourHabits(d.off_hours.usual_days)
+        self._habits = HourHabits(d.off_hours.usual_days, d.off_hours.usual_margin)
+        self._sessions = Sessions(d.off_hours.session_break)
+        b = d.baseline
+        self._history_options = {
+            "learning_days": b.learning_days,
+            "drip_days": b.drip_days,
+            "drip_cap": b.drip_cap,
+        }
         # Past days do not change during a day: each person's history is computed once a day.
-        self._history: dict[tuple[str, str], tuple[int, tuple[int, ...], float, float, float]] = {}
+        self._history: dict[tuple[str, str], tuple[int, PersonalHistory]] = {}
 
     def needs(self, obs: Observation, local: LocalTime, offset_s: int) -> list[Need]:
         """The series to bump, in the order ``context`` reads them back."""
@@ -104,14 +146,18 @@ class SeriesPlan:
                 crawl_records = sum(values)
             else:
                 off_records = sum(values)
-        usual = self._habits.seen(obs.subject, local) if obs.records else False
+        self._habits.seen(obs.subject, local)
+        off_hours = off_records is not None
+        session_off = self._sessions.began_off_hours(obs.subject, obs.time, off_hours)
+        usual = off_hours and session_off and self._habits.usual(obs.subject, local)
         days, days_all = readings[nw], readings[nw + 1]
         key = (obs.subject, obs.entity)
-        history = self._history.get(key)
-        if history is None or history[0] != local.day:
+        cached = self._history.get(key)
+        if cached is None or cached[0] != local.day:
             if len(self._history) > 200_000:
                 self._history.clear()
-            history = self._history[key] = (local.day, *personal_history(days, days_all))
+            history = personal_history(days, days_all, **self._history_options)
+            cached = self._history[key] = (local.day, history)
         return Context(
             obs=obs,
             local=local,
@@ -123,25 +169,8 @@ class SeriesPlan:
             crawl_records=crawl_records,
             off_records=off_records,
             usual_hour=usual,
+            session_off_hours=session_off,
             factor=factor,
             adjust=adjust,
-            active_past_days=history[1],
-            median_day=history[2],
-            mad_day=history[3],
-            median_day_all=history[4],
+            history=cached[1],
         )
-
-
-def personal_history(
-    days: list[int], days_all: list[int]
-) -> tuple[tuple[int, ...], float, float, float]:
-    """(active past days, median, MAD, median of every entity) of a person's daily records.
-
-    Only days on which the person read anything count, so weekends and leave do not drag
-    the median to zero."""
-    active = tuple(i for i, n in enumerate(days_all[:-1]) if n)
-    if not active:
-        return active, 0.0, 0.0, 0.0
-    _, med, mad = robust_z(0, [days[i] for i in active])
-    _, med_all, _ = robust_z(0, [days_all[i] for i in active])
-    return active, med, mad, med_all
