@@ -129,7 +129,7 @@ class AuditWriter:
         self._check_accepting()
         if not self._reject:
             return False
-        if self._queue.qsize() + self._reserved >= self.settings.queue_size:
+        if self._full():
             raise _backpressure()
         self._reserved += 1
         return True
@@ -152,7 +152,7 @@ class AuditWriter:
             waiter = asyncio.get_running_loop().create_future()
         item = (event, waiter)
         if self._reject:
-            if not reserved and self._queue.qsize() + self._reserved >= self.settings.queue_size:
+            if not reserved and self._full():
                 raise _backpressure()
             self._queue.put_nowait(item)
         else:
@@ -168,6 +168,10 @@ class AuditWriter:
         self.queued += 1
         if waiter is not None:
             await waiter
+
+    def _full(self) -> bool:
+        """Queued events plus held slots have reached ``queue_size`` (when_full: reject)."""
+        return self._queue.qsize() + self._reserved >= self.settings.queue_size
 
     def _check_accepting(self) -> None:
         if not self._accepting:

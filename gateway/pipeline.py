@@ -382,3 +382,6 @@ class ClientGone(RequestRefused):
 
     status = 499
     default_reason = "client_disconnected"
+
+    def __init__(self) -> None:
+        super().__init__("the client disconnected before its request body arrived")

@@ -103,6 +103,9 @@ class DisabledAudit:
     def reserve(self) -> bool:
         return False  # no queue, no slot to hold
 
+    def release(self) -> None:
+        return None
+
     async def record(self, event: object, *, reserved: bool = False) -> None:
         return None
 

@@ -202,3 +202,21 @@ def test_every_way_a_forwarded_request_can_end_gives_its_slot_back(tiny_trail: G
     answers = [httpx.get(f"{gw.url}{READ}", headers=headers, timeout=10) for _ in range(10)]
     assert [a.status_code for a in answers] == [200] * 10
     wait_for_events(gw, agent, done + len(answers))
+
+
+def test_a_client_gone_before_its_body_was_read_is_recorded_as_gone(tiny_trail: Gateway) -> None:
+    """SOAP bodies are read before the decision: a client hanging up there is a 499 in the
+    trail, not an internal error."""
+    gw, agent = tiny_trail, marker()
+    auth = as_tester(gw, agent)["Authorization"].encode()
+    _raw(
+        gw,
+        b"POST /erp/soap HTTP/1.1\r\nHost: gw\r\nContent-Type: text/xml\r\n"
+        + f"User-Agent: {agent}\r\nContent-Length: 5000\r\n".encode()
+        + b"Authorization: "
+        + auth
+        + b"\r\n\r\n<soap:Envelope",
+        read=False,
+    )
+    wait_for_events(gw, agent, 1)
+    assert list(recorded(gw, agent).values()) == [499]
