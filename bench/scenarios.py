@@ -344,10 +344,11 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
         if inc.kind == "departing":
             sim_people.notice[inc.subject] = inc.start
     counters = MemoryCounters()  # shared: two replicas, one count
-    store = AlertStore(make_engine("sqlite://", poolclass=StaticPool))
-    store.create_tables()
-    guards = [ExportGuard(config, counters, store, sim_people, clock=clock) for _ in range(2)]
-    first_seen: dict[str, tuple[str, float]] = {}
+    # One alert store per replica: two writer threads on one in-memory SQLite connection
+    # collide (failed writes that are only retried).
+    stores = [alert_store() for _ in range(2)]
+    guards = [ExportGuard(config, counters, store, sim_people, clock=clock) for store in stores]
+    first_seen: dict[str, tuple[str, float, int]] = {}
     by_subject: dict[str, list[Incident]] = {}
     for inc in incidents:
         by_subject.setdefault(inc.subject, []).append(inc)
@@ -378,23 +379,29 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
         if verdict.action == "none":
             timings.append(spent / 1000)
         for alert_id in verdict.alert_ids:
-            first_seen.setdefault(alert_id, (r.subject, r.time))
+            first_seen.setdefault(alert_id, (r.subject, r.time, r.replica))
         if not verdict.refused:
             for inc in by_subject.get(r.subject, ()):
                 if inc.start <= r.time <= inc.end:
                     inc.records_out += r.records
     for guard in guards:
-        await guard.drain()
+        await guard.aclose()
 
     false_alerts: dict[str, int] = {}
-    for alert_id, (subject, at) in first_seen.items():
+    for alert_id, (subject, at, replica) in first_seen.items():
         hits = [i for i in by_subject.get(subject, ()) if i.start <= at <= i.end + GRACE_S]
         for inc in hits:
             inc.caught = True
         if not hits:
-            detector = store.get(alert_id)["detector"]
+            detector = stores[replica].get(alert_id)["detector"]
             false_alerts[detector] = false_alerts.get(detector, 0) + 1
     return Outcome(incidents, false_alerts, person_days, timings)
+
+
+def alert_store() -> AlertStore:
+    store = AlertStore(make_engine("sqlite://", poolclass=StaticPool))
+    store.create_tables()
+    return store
 
 
 # ── report ──────────────────────────────────────────────────────────────────────────────
