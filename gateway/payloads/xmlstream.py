@@ -209,14 +209,16 @@ class _Stream:
             if not held or held[0] is not child:  # a record itself is not walked outside
                 others.append(child)
         holder = etree.Element("h", nsmap=parent.nsmap)
-        start = len(etree.tostring(holder)) - 1  # "<h xmlns…/>" less "/": the start tag
+        start = len(self._serialise(holder)) - 1  # "<h xmlns…/>" less "/": the start tag
         holder.extend(complete)
         self.walk.run(records, self.plan.inside)
         self.walk.run(others, self.plan.outside, frozenset(records))
         self.records += len(records)
         if len(holder) or holder.text:
-            data = etree.tostring(holder, encoding=self.encoding, xml_declaration=False)
-            self.out.write(memoryview(data)[start : -len(_HOLDER_END)])
+            self.out.write(memoryview(self._serialise(holder))[start : -len(_HOLDER_END)])
+
+    def _serialise(self, el: etree._Element) -> bytes:
+        return etree.tostring(el, encoding=self.encoding, xml_declaration=False)
 
 
 def _open_chain(root: etree._Element) -> list[etree._Element]:
