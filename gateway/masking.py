@@ -91,7 +91,8 @@ def _partial_hider(first: int, last: int) -> Callable[[Any], Any]:
         size = len(text)
         if size <= keep:  # nothing left to hide: hide it all
             return "*" * size
-        return text[:first] + "*" * (size - keep) + text[size - last :]
+        # one f-string builds the result in one allocation (two '+' make an extra copy)
+        return f"{text[:first]}{'*' * (size - keep)}{text[size - last :]}"
 
     return hide
 

@@ -25,7 +25,10 @@ limit) is refused.
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Callable, Iterable
+from itertools import groupby, repeat
+from operator import delitem, itemgetter, setitem
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -113,6 +116,30 @@ class _Walk:
             if descend and not _CONTAINERS.isdisjoint(map(type, values)):
                 stack.extend(v for v in values if type(v) is dict or type(v) is list)
 
+    def run_flat(self, records: list[Any], table: NameTable) -> None:
+        """``run(records, table, descend=False)``, faster for objects: records come mostly
+        with the same keys in a row, and each such group is edited one key at a time, with
+        the loops over the records in C."""
+        if not _DICT_ONLY.issuperset(map(type, records)):
+            self.run(records, table, descend=False)
+            return
+        ops_for, mask_pii = self._ops.setdefault(id(table), {}), self.mask_pii
+        for keys, same_keys in groupby(records, tuple):
+            group = list(same_keys)
+            ops = ops_for.get(keys)
+            if ops is None:
+                ops = self._bind(table, keys)
+            for key, hide in ops:
+                if hide is None:
+                    _consume(map(delitem, group, repeat(key)))
+                else:
+                    hidden = map(hide, map(itemgetter(key), group))
+                    _consume(map(setitem, group, repeat(key), hidden))
+            if mask_pii:
+                plain = table.shape(keys).plain
+                for node in group:
+                    self._mask_pii_in_object(node, plain)
+
     def _bind(self, table: NameTable, keys: tuple[str, ...]) -> tuple[_Op, ...]:
         hits = table.shape(keys).hits
         ops = tuple(
@@ -139,6 +166,8 @@ class _Walk:
 
 _Op = tuple[str, Callable[[Any], Any] | None]
 _CONTAINERS = frozenset({dict, list})
+_DICT_ONLY = frozenset({dict})
+_consume = deque(maxlen=0).extend  # runs an iterator to its end, in C
 
 
 def filter_json(
@@ -157,7 +186,7 @@ def filter_json(
     if _only_these_containers(body, records, passed):
         # Flat records under a plain envelope: no object or array anywhere else, so there
         # is nothing to descend into and the envelope is exactly the containers passed.
-        walk.run(records, plan.inside, descend=False)
+        walk.run_flat(records, plan.inside)
         walk.run(passed, plan.outside, descend=False)
     else:
         walk.run(records, plan.inside)
