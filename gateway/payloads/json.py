@@ -202,7 +202,11 @@ def _only_these_containers(body: bytes, records: list[Any], passed: list[Any]) -
     there are no others.
     """
     known = len(passed) + sum(map(_CONTAINERS.__contains__, map(type, records)))
-    return body.count(b"{") + body.count(b"[") == known
+    # Deleting every other byte counts both in one pass (two count() calls are two).
+    return len(body.translate(None, _ALL_BUT_OPENERS)) == known
+
+
+_ALL_BUT_OPENERS = bytes(sorted(set(range(256)) - set(b"{[")))
 
 
 def parse_json(body: bytes) -> Any:
