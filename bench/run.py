@@ -1,12 +1,12 @@
 """The proxy benchmark: direct vs nginx vs Wardgate, same upstream, same load, same run.
 
-    .venv/bin/python -m bench.run [--seconds 10] [--rounds 3] [--connections 32]
+    .venv/bin/python -m bench.run [--seconds 10] [--rounds 3] [--connections 32] [--no-write]
 
 Starts the demo CRM as the upstream (its own process), nginx from Debian as the reference
 proxy, and ``wardgate serve`` with a 10,000-rule policy and a verified JWT per request; drives
 each with wrk; reads each proxy's CPU time from /proc before and after. Reports medians over
 the rounds (these machines are noisy) and writes the table into BENCHMARKS.md between the
-``<!-- bench:proxy -->`` markers.
+``<!-- bench:proxy -->`` markers (unless ``--no-write``: print only, for iterating).
 """
 
 from __future__ import annotations
@@ -282,6 +282,9 @@ def main() -> None:
         default="postgresql://root@127.0.0.1:5432/test",
         help="database for the PostgreSQL rows (the audit tables are created if missing)",
     )
+    parser.add_argument(
+        "--no-write", action="store_true", help="print the table, leave BENCHMARKS.md alone"
+    )
     args = parser.parse_args()
     for tool in ("wrk", "nginx"):
         if shutil.which(tool) is None:
@@ -306,7 +309,8 @@ def main() -> None:
         f"({time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores).\n\n" + table(rounds)
     )
     print(text)
-    write_section("proxy", text)
+    if not args.no_write:
+        write_section("proxy", text)
 
 
 if __name__ == "__main__":
