@@ -41,6 +41,7 @@ __all__ = ["CHANNEL", "EVERY_ENTITY", "Hold", "HoldRow", "LocalHolds", "SharedHo
 
 CHANNEL = "wardgate:holds"
 EVERY_ENTITY = "*"  # a suspension holds the person on every entity
+_CLOSE_S = 1.0  # how long closing waits for the Redis listener
 log = structlog.get_logger(__name__)
 
 
@@ -240,12 +241,13 @@ class SharedHolds(LocalHolds):
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        # bounded: closing a redis-py pubsub can hang in wait_closed (redis/redis-py#3941)
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=_CLOSE_S)
         self._tasks.clear()
         if self._redis is not None:
-            await self._redis.aclose()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._redis.aclose(), _CLOSE_S)
             self._redis = None
 
     async def refresh(self) -> None:
