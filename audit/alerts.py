@@ -4,9 +4,10 @@ States: ``open`` → ``acknowledged`` → ``resolved`` (``open`` → ``resolved`
 final. Resolving records a verdict: ``true_positive``, ``benign`` or ``false_positive``.
 Every change, including the detector opening the alert, is a row in ``alert_transitions``.
 
-False-positive rule (bounded): each ``false_positive`` verdict multiplies that person's
-thresholds for that detector by ``step`` (default 1.5), never beyond ``max`` (default ×4).
-The factor lives in ``detector_adjustments`` and is loaded by the guard at start.
+What a verdict changes in detection (``audit/feedback.py``) is written in the resolving
+transaction: a ``false_positive`` raises the person's threshold factor for that detector
+(bounded); a ``benign`` or ``false_positive`` verdict clears that detector's episode for the
+person and entity, so only records read after the verdict count towards a new crossing.
 
 Holds (``audit/holds.py``) are written in the transaction of the alert that placed them and
 deleted in the transaction that resolves it, under the alert row's lock: a hold can never
@@ -21,9 +22,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Engine, Float, ForeignKey, Integer, String, Text, select
+from sqlalchemy import JSON, DateTime, Engine, ForeignKey, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, mapped_column
 
+from audit.feedback import (
+    CLEARING_VERDICTS,
+    Clear,
+    DetectorAdjustmentRow,
+    FeedbackState,
+    raise_threshold,
+    read_feedback,
+    store_clear,
+)
 from audit.holds import Hold, delete_alert_hold, store_hold
 from audit.store import Base, make_sessionmaker
 from gateway.errors import BadRequest, Conflict, NotFound
@@ -68,19 +78,15 @@ class AlertTransitionRow(Base):
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-class DetectorAdjustmentRow(Base):
-    __tablename__ = "detector_adjustments"
-
-    detector: Mapped[str] = mapped_column(String(64), primary_key=True)
-    subject: Mapped[str] = mapped_column(String(255), primary_key=True)
-    factor: Mapped[float] = mapped_column(Float)
-    false_positives: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
 TABLES = [
     Base.metadata.tables[n]
-    for n in ("alerts", "alert_transitions", "detector_adjustments", "alert_holds")
+    for n in (
+        "alerts",
+        "alert_transitions",
+        "detector_adjustments",
+        "detector_clears",
+        "alert_holds",
+    )
 ]
 
 
@@ -254,16 +260,17 @@ class AlertStore:
         note: str = "",
         fp_step: float = 1.5,
         fp_max: float = 4.0,
-    ) -> tuple[dict[str, Any], float | None]:
-        """Resolve with a verdict, releasing the alert's hold; returns the alert and, for a
-        false positive, the person's new threshold factor for that detector (× ``fp_step``,
-        at most ``fp_max``)."""
+        clear: Clear | None = None,
+    ) -> tuple[dict[str, Any], float | None, Clear | None]:
+        """Resolve with a verdict, releasing the alert's hold; returns the alert, for a
+        false positive the person's new threshold factor for that detector (× ``fp_step``,
+        at most ``fp_max``), and for a benign or false-positive verdict ``clear`` as stored."""
         if verdict not in VERDICTS:
             raise BadRequest(
                 f"unknown verdict {verdict!r}; use one of {', '.join(VERDICTS)}",
                 reason_id="bad_verdict",
             )
-        factor = None
+        factor = stored = None
         with self._session.begin() as s:
             row = self._row(s, alert_id, lock=True)
             self._move(
@@ -277,8 +284,10 @@ class AlertStore:
             )
             delete_alert_hold(s, alert_id)
             if verdict == "false_positive":
-                factor = self._raise_threshold(s, row.detector, row.subject, fp_step, fp_max)
-        return self.get(alert_id), factor
+                factor = raise_threshold(s, row.detector, row.subject, fp_step, fp_max)
+            if clear is not None and verdict in CLEARING_VERDICTS:
+                stored = store_clear(s, clear)
+        return self.get(alert_id), factor, stored
 
     def adjustments(self) -> dict[tuple[str, str], float]:
         """Every (detector, subject) → threshold factor raised by false positives."""
@@ -287,19 +296,10 @@ class AlertStore:
                 (r.detector, r.subject): r.factor for r in s.scalars(select(DetectorAdjustmentRow))
             }
 
-    @staticmethod
-    def _raise_threshold(s: Any, detector: str, subject: str, step: float, cap: float) -> float:
-        now = datetime.now(UTC)
-        adj = s.get(DetectorAdjustmentRow, (detector, subject))
-        if adj is None:
-            adj = DetectorAdjustmentRow(
-                detector=detector, subject=subject, factor=1.0, false_positives=0, updated_at=now
-            )
-            s.add(adj)
-        adj.factor = min(adj.factor * step, cap)
-        adj.false_positives += 1
-        adj.updated_at = now
-        return float(adj.factor)
+    def feedback(self, now: float, known_version: int | None = None) -> FeedbackState:
+        """The verdicts' effects in force at ``now`` (factors only if changed)."""
+        with self._session() as s:
+            return read_feedback(s, now, known_version)
 
     def _row(self, s: Any, alert_id: str, *, lock: bool = False) -> AlertRow:
         """The alert; ``lock`` holds its row until commit (a state change checks, then moves)."""

@@ -16,6 +16,11 @@ here refuses at once here, is stored with its alert and announced, and the other
 refuse within about a second. Resolving the alert (on any replica) releases its hold
 everywhere; reinstating a person releases their suspension. An alert resolved elsewhere
 while this replica still tracks it is not updated again: the next finding opens a new one.
+
+Verdicts (``audit/feedback.py``) reach every replica the same way: a false positive raises
+the person's threshold for that detector; a benign or false-positive verdict clears that
+detector's episode for the person and entity, so the next read is judged on what they read
+after the verdict, not blocked again at once. A true positive clears nothing.
 """
 
 from __future__ import annotations
@@ -32,10 +37,19 @@ import structlog
 from audit.alerts import AlertRecord, AlertStore
 from audit.counters import Counters
 from audit.detectors import build_detectors
-from audit.detectors.base import ACTION_RANK, ActionOrNone, Finding, LocalClock, Observation
+from audit.detectors.base import (
+    ACTION_RANK,
+    ActionOrNone,
+    Context,
+    Finding,
+    LocalClock,
+    Need,
+    Observation,
+)
 from audit.detectors.config import DetectionConfig
 from audit.detectors.series import SeriesPlan
 from audit.event import time_ordered_id
+from audit.feedback import CLEARING_VERDICTS, Clear, Effects, take_clear
 from audit.holds import EVERY_ENTITY, Hold, LocalHolds
 from audit.notify import Notifier
 from gateway.access import PeopleActions
@@ -89,10 +103,6 @@ class _Open:
     request_ids: list[str] = field(default_factory=list)
 
 
-def _unadjusted(_detector: str) -> float:
-    return 1.0
-
-
 class ExportGuard:
     """Bulk-export detection and its actions; see the module docstring."""
 
@@ -115,9 +125,10 @@ class ExportGuard:
         self._local = LocalClock(config.timezone)
         self._plan = SeriesPlan(config)
         self._detectors = build_detectors(config)
+        self._detector_names = frozenset(d.name for d in self._detectors)
         self._departing_factor = config.detectors.departing.factor
-        self._adjustments: dict[tuple[str, str], float] = {}
         self._holds = holds or LocalHolds()  # replay and benchmarks: nothing to share
+        self._feedback = self._holds.feedback
         self._open: dict[tuple[str, str, str, str], _Open] = {}
         self._dirty: dict[str, AlertRecord] = {}
         self._new: set[str] = set()
@@ -151,20 +162,35 @@ class ExportGuard:
             self._on_counters_state(obs.time)
         departing = self._people.is_departing(obs.subject)
         factor = self._departing_factor if departing else 1.0
-        ctx = self._plan.context(
-            obs, local, needs, readings, departing, factor, self._adjust_for(obs.subject)
-        )
-        findings = [f for detector in self._detectors for f in detector.check(ctx)]
+        adjust = self._feedback.adjust_for(obs.subject)
+        ctx = self._plan.context(obs, local, needs, readings, departing, factor, adjust)
+        clears = self._feedback.clears_for(obs.subject, obs.entity)
+        if clears is None:  # the common case: no officer cleared an episode of theirs
+            findings = [f for detector in self._detectors for f in detector.check(ctx)]
+        else:
+            findings = [
+                f
+                for detector in self._detectors
+                for f in detector.check(
+                    self._cleared(ctx, clears.get(detector.name), needs, readings)
+                )
+            ]
         if not findings:
             return NO_ACTION
         return self._act(obs, findings)
 
-    def _adjust_for(self, subject: str) -> Callable[[str], float]:
-        """The person's false-positive factors, by detector."""
-        if not self._adjustments:
-            return _unadjusted
-        adjustments = self._adjustments
-        return lambda detector: adjustments.get((detector, subject), 1.0)
+    def _cleared(
+        self, ctx: Context, clear: Clear | None, needs: list[Need], readings: list[list[int]]
+    ) -> Context:
+        """``ctx`` as seen by a detector whose episode an officer cleared: the records read
+        before the verdict left out. (Building the context again is safe: the hour habits,
+        sessions and history it updates are the same for the same observation.)"""
+        if clear is None:
+            return ctx
+        after = clear.subtract(needs, readings, ctx.obs.time)
+        return self._plan.context(
+            ctx.obs, ctx.local, needs, after, ctx.departing, ctx.factor, ctx.adjust
+        )
 
     def _act(self, obs: Observation, findings: list[Finding]) -> Verdict:
         ids = tuple(self._track(obs, f) for f in findings)
@@ -354,12 +380,9 @@ class ExportGuard:
     # ── officer actions ─────────────────────────────────────────────────────────────────
 
     async def load(self) -> None:
-        """Load the false-positive threshold factors and the holds in force (once, at start).
-
-        Raises if the database cannot answer: a replica that does not know who is blocked
-        must not serve (see ``audit/holds.py``).
-        """
-        self._adjustments = await asyncio.to_thread(self.alerts.adjustments)
+        """Read the verdicts' effects and the holds in force, then follow them (at start)."""
+        state = await asyncio.to_thread(self.alerts.feedback, self._clock())
+        self._feedback.replace(state)
         await self._holds.start()
 
     async def acknowledge(self, alert_id: str, *, by: str, note: str = "") -> dict[str, Any]:
@@ -369,10 +392,14 @@ class ExportGuard:
     async def resolve(
         self, alert_id: str, *, by: str, verdict: str, note: str = ""
     ) -> dict[str, Any]:
-        """Resolve an alert: release its holds; a false positive raises the person's threshold."""
+        """Resolve an alert: release its hold; a benign or false-positive verdict clears the
+        detector's episode, a false positive also raises the person's threshold."""
         await self.drain()
+        clear = None
+        if verdict in CLEARING_VERDICTS:
+            clear = await self._take_clear(await asyncio.to_thread(self.alerts.get, alert_id))
         rule = self.config.false_positive
-        alert, factor = await asyncio.to_thread(
+        alert, factor, clear = await asyncio.to_thread(
             self.alerts.resolve,
             alert_id,
             by=by,
@@ -380,19 +407,37 @@ class ExportGuard:
             note=note,
             fp_step=rule.step,
             fp_max=rule.max,
+            clear=clear,
         )
         self._untrack(alert_id)
-        await self._holds.release_alert(alert_id)
-        if factor is not None:
-            self._adjustments[(alert["detector"], alert["subject"])] = factor
+        effects = Effects(alert["detector"], alert["subject"], factor, clear)
+        await self._holds.release_alert(alert_id, effects)
         return alert
+
+    async def _take_clear(self, alert: dict[str, Any]) -> Clear | None:
+        """Read, without adding to them, the counters a request of the alert's person and
+        entity would bump now (a crawl: on the alert's collection)."""
+        if alert["detector"] not in self._detector_names:
+            return None  # counters_degraded: nobody's episode
+        now = self._clock()
+        upstream, path, query = "", "", {}
+        params = self.config.detectors.crawl.params
+        if alert["detector"] == "crawl" and params:
+            upstream, _, path = alert["scope"].partition(":")
+            query = {params[0]: "0"}  # a first page: counted as paginated, adds no deep page
+        probe = Observation(
+            now, alert["subject"], (), upstream, alert["entity"], "GET", path, query, 200, 0
+        )
+        needs = self._plan.needs(probe, self._local.local(now), self._local.offset(now))
+        readings = await self._counters.add(now, needs)
+        return take_clear(alert, needs, readings, now)
 
     async def release_person(self, subject: str) -> None:
         """Lift the person's suspension hold on every replica (an officer reinstated them)."""
         await self._holds.release_person(subject)
 
     def threshold_factor(self, detector: str, subject: str) -> float:
-        return self._adjustments.get((detector, subject), 1.0)
+        return self._feedback.factor(detector, subject)
 
 
 def _public(rec: AlertRecord) -> dict[str, Any]:

@@ -13,6 +13,10 @@ lookup with no I/O. How the memory stays true across replicas:
     released          resolving the alert deletes its hold in the resolve transaction;
                       reinstating a person deletes their suspension; both are announced
 
+The same refresh carries what officers' verdicts change in detection (``audit/feedback.py``:
+false-positive threshold factors and clears): ``feedback`` is read with the holds, and a
+verdict given here applies here at once and reaches the other replicas the same way.
+
 Fail closed: while the database or Redis is away, the last known holds stay in force (a
 throttle still ends at its time). A replica that cannot read the table at start does not
 start (``start`` raises): serving without knowing who is blocked would let them through.
@@ -21,28 +25,25 @@ start (``start`` raises): serving without knowing who is blocked would let them 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-import structlog
-from redis.asyncio import Redis
 from sqlalchemy import Engine, ForeignKey, String, Text, delete, or_, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from audit.detectors.base import ACTION_RANK, ActionOrNone
+from audit.feedback import Effects, Feedback, FeedbackState, read_feedback
 from audit.models import UTCDateTime
 from audit.store import Base
+from gateway.fanout import Fanout
 
 __all__ = ["CHANNEL", "EVERY_ENTITY", "Hold", "HoldRow", "LocalHolds", "SharedHolds"]
 
 CHANNEL = "wardgate:holds"
 EVERY_ENTITY = "*"  # a suspension holds the person on every entity
-_CLOSE_S = 1.0  # how long closing waits for the Redis listener
-log = structlog.get_logger(__name__)
 
 
 class HoldRow(Base):
@@ -101,14 +102,17 @@ def _delete_suspensions(engine: Engine, subject: str) -> None:
         )
 
 
-def _load_in_force(engine: Engine, now: float) -> dict[str, Hold]:
+def _load_in_force(
+    engine: Engine, now: float, feedback_version: int | None
+) -> tuple[dict[str, Hold], FeedbackState]:
+    """The holds and the verdicts' effects in force at ``now``, in one session."""
     with Session(engine) as session:
         rows = session.scalars(
             select(HoldRow).where(
                 or_(HoldRow.until.is_(None), HoldRow.until > datetime.fromtimestamp(now, UTC))
             )
         )
-        return {
+        holds = {
             r.alert_id: Hold(
                 r.alert_id,
                 r.subject,
@@ -119,6 +123,7 @@ def _load_in_force(engine: Engine, now: float) -> dict[str, Hold]:
             )
             for r in rows
         }
+        return holds, read_feedback(session, now, feedback_version)
 
 
 # ── memory ───────────────────────────────────────────────────────────────────────────────
@@ -137,6 +142,7 @@ class LocalHolds:
         self._stored: dict[str, int] = {}  # alert id → refresh epoch when its hold was stored
         self._epoch = 0  # refreshes begun so far
         self._index: dict[tuple[str, str], tuple[Hold, ...]] = {}
+        self.feedback = Feedback()  # verdicts' effects: threshold factors and clears
 
     def find(self, subject: str, entity: str, now: float) -> Hold | None:
         """The strongest hold on ``subject`` for ``entity`` in force at ``now`` (memory only)."""
@@ -174,9 +180,12 @@ class LocalHolds:
         """Drop the hold of an alert that was resolved before its hold could be stored."""
         self._drop(lambda h: h.alert_id == alert_id)
 
-    async def release_alert(self, alert_id: str) -> None:
-        """The alert was resolved (its table row went in the same transaction)."""
+    async def release_alert(self, alert_id: str, effects: Effects | None = None) -> None:
+        """The alert was resolved (its table rows went in the same transaction): drop its
+        hold and apply what the verdict changes in detection."""
         self._drop(lambda h: h.alert_id == alert_id)
+        if effects is not None:
+            self.feedback.apply(effects)
 
     async def release_person(self, subject: str) -> None:
         """The person was reinstated: lift their suspension (entity holds stay with alerts)."""
@@ -219,42 +228,28 @@ class SharedHolds(LocalHolds):
     ) -> None:
         super().__init__()
         self._engine = engine
-        self._redis_url = redis_url
         self._clock = clock
-        self._refresh_s = refresh_s
-        self._wake = asyncio.Event()
         # one refresh at a time, and releases wait for it: a read begun before a release
-        # must not bring the released hold back
+        # must not bring the released hold back (nor drop a clear given meanwhile)
         self._refreshing = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._redis: Redis | None = None
+        self._fanout = Fanout("holds", CHANNEL, redis_url, self.refresh, refresh_s=refresh_s)
 
     async def start(self) -> None:
         """Read the holds in force (raises if the database cannot answer), then follow."""
         await self.refresh()
-        self._tasks.append(asyncio.create_task(self._poll_forever(), name="holds-poll"))
-        if self._redis_url:
-            # a dead Redis host must not stall the alert writer that announces new holds
-            self._redis = Redis.from_url(self._redis_url, socket_connect_timeout=1.0)
-            self._tasks.append(asyncio.create_task(self._listen_forever(), name="holds-listen"))
+        await self._fanout.start()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        # bounded: closing a redis-py pubsub can hang in wait_closed (redis/redis-py#3941)
-        if self._tasks:
-            await asyncio.wait(self._tasks, timeout=_CLOSE_S)
-        self._tasks.clear()
-        if self._redis is not None:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._redis.aclose(), _CLOSE_S)
-            self._redis = None
+        await self._fanout.close()
 
     async def refresh(self) -> None:
         async with self._refreshing:
             self._epoch += 1
             epoch = self._epoch
-            self._theirs = await asyncio.to_thread(_load_in_force, self._engine, self._clock())
+            self._theirs, feedback = await asyncio.to_thread(
+                _load_in_force, self._engine, self._clock(), self.feedback.version
+            )
+            self.feedback.replace(feedback)
             # a hold stored before this read began is in the table's answer, or was released
             for alert_id in [i for i, e in self._stored.items() if e < epoch]:
                 del self._stored[alert_id]
@@ -263,53 +258,15 @@ class SharedHolds(LocalHolds):
 
     async def stored(self, holds: list[Hold]) -> None:
         await super().stored(holds)
-        await self._announce()
+        await self._fanout.announce()
 
-    async def release_alert(self, alert_id: str) -> None:
+    async def release_alert(self, alert_id: str, effects: Effects | None = None) -> None:
         async with self._refreshing:
-            await super().release_alert(alert_id)
-        await self._announce()
+            await super().release_alert(alert_id, effects)
+        await self._fanout.announce()
 
     async def release_person(self, subject: str) -> None:
         await asyncio.to_thread(_delete_suspensions, self._engine, subject)
         async with self._refreshing:
             await super().release_person(subject)
-        await self._announce()
-
-    async def _announce(self) -> None:
-        if self._redis is None:
-            return
-        try:
-            await self._redis.publish(CHANNEL, "1")
-        except Exception as exc:  # the others still poll within refresh_s
-            log.warning("holds_announce_failed", error=type(exc).__name__)
-
-    async def _poll_forever(self) -> None:
-        failing = False
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
-            self._wake.clear()
-            try:
-                await self.refresh()
-            except Exception as exc:  # keep the last known holds; say so once per outage
-                if not failing:
-                    log.error("holds_refresh_failed", error=type(exc).__name__)
-                failing = True
-            else:
-                if failing:
-                    log.info("holds_refresh_recovered")
-                failing = False
-
-    async def _listen_forever(self) -> None:
-        assert self._redis is not None
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._wake.set()
-            except Exception as exc:  # polling still covers us; retry the channel
-                log.warning("holds_channel_lost", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+        await self._fanout.announce()

@@ -9,7 +9,6 @@ call returns. If the database or Redis is away, the last known map stays in forc
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import time
 from collections.abc import Awaitable, Callable
@@ -18,7 +17,6 @@ from datetime import UTC, date, datetime
 from typing import TypeVar
 
 import structlog
-from redis.asyncio import Redis
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
@@ -26,6 +24,7 @@ from gateway.directory.changes import Changes
 from gateway.directory.roles import RoleStore, new_person
 from gateway.directory.store import Person, as_utc, init_directory_db
 from gateway.errors import BadRequest
+from gateway.fanout import Fanout
 
 __all__ = ["CHANNEL", "PeopleStatus", "RoleStore"]
 
@@ -67,19 +66,15 @@ class PeopleStatus:
         refresh_s: float = 0.25,
     ) -> None:
         self._engine = engine
-        self._redis_url = redis_url
         self._clock = clock
         self._roles = roles
         self._on_revoke = on_revoke
-        self._refresh_s = refresh_s
         self._entries: dict[str, _Entry] = {}
         self._seq = 0
-        self._wake = asyncio.Event()
         # one refresh at a time: an older read applied after a newer one would resurrect
         # a revoked person until their next change
         self._refreshing = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
-        self._redis: Redis | None = None
+        self._fanout = Fanout("people", CHANNEL, redis_url, self._follow, refresh_s=refresh_s)
 
     # -- the per-request questions (memory only) --------------------------------------
 
@@ -108,21 +103,10 @@ class PeopleStatus:
         """Load the map, then keep it fresh in the background."""
         await asyncio.to_thread(init_directory_db, self._engine)
         await self.refresh()
-        self._tasks.append(asyncio.create_task(self._poll_forever(), name="people-poll"))
-        if self._redis_url:
-            self._redis = Redis.from_url(self._redis_url)
-            self._tasks.append(asyncio.create_task(self._listen_forever(), name="people-listen"))
+        await self._fanout.start()
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        self._tasks.clear()
-        if self._redis is not None:
-            await self._redis.aclose()
-            self._redis = None
+        await self._fanout.close()
 
     async def refresh(self) -> None:
         """Read every person changed since the last refresh into the map."""
@@ -156,34 +140,10 @@ class PeopleStatus:
         }
         return max([seq, *(r.change_seq for r in rows)]), changed
 
-    async def _poll_forever(self) -> None:
-        failing = False
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._refresh_s)
-            self._wake.clear()
-            try:
-                await self.refresh()
-                await self._revoke_due()
-            except Exception as exc:  # keep the last known map; say so once per outage
-                if not failing:
-                    log.error("people_refresh_failed", error=type(exc).__name__)
-                failing = True
-            else:
-                failing = False
-
-    async def _listen_forever(self) -> None:
-        assert self._redis is not None
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(CHANNEL)
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._wake.set()
-            except Exception as exc:  # polling still covers us; retry the channel
-                log.warning("people_channel_lost", error=type(exc).__name__)
-                await asyncio.sleep(1.0)
+    async def _follow(self) -> None:
+        """One round of the background follow: read changes, then revoke whoever is due."""
+        await self.refresh()
+        await self._revoke_due()
 
     async def _revoke_due(self) -> None:
         now = self._clock()
@@ -211,18 +171,10 @@ class PeopleStatus:
         changes, result = await asyncio.to_thread(run)
         if changes.touched:
             await self.refresh()
-            await self._announce()
+            await self._fanout.announce(str(self._seq))
         for subject in sorted(changes.revoked):
             await self._disable_keys(subject)
         return result
-
-    async def _announce(self) -> None:
-        if self._redis is None:
-            return
-        try:
-            await self._redis.publish(CHANNEL, str(self._seq))
-        except Exception as exc:  # other instances still poll within refresh_s
-            log.warning("people_announce_failed", error=type(exc).__name__)
 
     async def _disable_keys(self, subject: str) -> None:
         if self._on_revoke is None:
