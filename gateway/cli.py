@@ -61,7 +61,7 @@ def _fail(message: str) -> typer.Exit:
 @app.command()
 def serve(config: ConfigOption = Path("wardgate.yaml")) -> None:
     """Run the gateway: the proxy and the admin listener."""
-    from gateway.app import serve as run
+    from gateway.app import run
 
     try:
         settings = load_settings(config)
@@ -69,7 +69,7 @@ def serve(config: ConfigOption = Path("wardgate.yaml")) -> None:
         raise _fail(str(err)) from None
     configure_logging(settings.log.format, settings.log.level)
     try:
-        asyncio.run(run(settings))
+        run(settings)
     except ConfigError as err:
         raise _fail(str(err)) from None
 

@@ -6,6 +6,9 @@ code, status codes from HTTP. Never a subject or a path (unbounded cardinality, 
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 REGISTRY = CollectorRegistry(auto_describe=True)
@@ -32,3 +35,34 @@ RECORDS = Counter(
 AUDIT_QUEUE = Gauge(
     "wardgate_audit_queue_depth", "Audit events waiting to be written", registry=REGISTRY
 )
+
+
+# ``.labels(...)`` validates, converts and looks up under a lock on every call (a few µs); the
+# label sets are bounded (see above), so each child is looked up once and kept. The cache
+# bound is only a backstop against a label value that is not as bounded as it should be.
+_CHILDREN = 4096
+
+
+@functools.lru_cache(maxsize=_CHILDREN)
+def _request_counter(upstream: str, decision: str, reason: str, status: int) -> Any:
+    return REQUESTS.labels(upstream, decision, reason, str(status))
+
+
+@functools.lru_cache(maxsize=_CHILDREN)
+def _latency(upstream: str) -> Any:
+    return LATENCY.labels(upstream)
+
+
+@functools.lru_cache(maxsize=_CHILDREN)
+def _records(upstream: str, entity: str) -> Any:
+    return RECORDS.labels(upstream, entity)
+
+
+def request_done(upstream: str, decision: str, reason: str, status: int, seconds: float) -> None:
+    """Count one request handled by the proxy listener and observe how long it took."""
+    _request_counter(upstream, decision, reason, status).inc()
+    _latency(upstream).observe(seconds)
+
+
+def records_returned(upstream: str, entity: str, records: int) -> None:
+    _records(upstream, entity).inc(records)

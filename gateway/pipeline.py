@@ -88,8 +88,7 @@ class ProxyApp:
                 if ex.audit_slot:  # ended before its event could take the slot
                     self.s.audit.release()
             upstream = ex.route.upstream if ex.route else "-"
-            metrics.REQUESTS.labels(upstream, ex.decision, ex.reason_id, str(ex.status)).inc()
-            metrics.LATENCY.labels(upstream).observe(ex.elapsed())
+            metrics.request_done(upstream, ex.decision, ex.reason_id, ex.status, ex.elapsed())
 
     # --- the stages, in order ---------------------------------------------------------------
 
@@ -358,9 +357,9 @@ class ProxyApp:
     async def _record(self, ex: Exchange) -> None:
         ex.recorded = True
         if ex.route is not None and ex.records:
-            metrics.RECORDS.labels(
-                ex.route.upstream, ex.resource.entity if ex.resource else "-"
-            ).inc(ex.records)
+            metrics.records_returned(
+                ex.route.upstream, ex.resource.entity if ex.resource else "-", ex.records
+            )
         event = ex.audit_event()
         slot, ex.audit_slot = ex.audit_slot, False  # the writer takes the slot over
         await self.s.audit.record(event, reserved=slot)

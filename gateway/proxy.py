@@ -57,6 +57,7 @@ NOT_FROM_CLIENT = frozenset(
 )
 # Response headers recomputed by Wardgate (length may change when a body is filtered).
 NOT_FROM_UPSTREAM = frozenset({b"content-length", b"server", b"date"})
+_NOT_TO_CLIENT = HOP_BY_HOP | NOT_FROM_UPSTREAM
 CHUNK = 64 * 1024
 
 
@@ -87,15 +88,10 @@ def request_headers_for_upstream(headers: Iterable[tuple[bytes, bytes]]) -> Head
 
 
 def response_headers_for_client(headers: Iterable[tuple[bytes, bytes]]) -> Headers:
-    headers = list(headers)
-    named = _connection_tokens(headers)
-    return [
-        (name.lower(), value)
-        for name, value in headers
-        if name.lower() not in HOP_BY_HOP
-        and name.lower() not in NOT_FROM_UPSTREAM
-        and name.lower() not in named
-    ]
+    lowered = [(name.lower(), value) for name, value in headers]
+    named = _connection_tokens(lowered)
+    dropped = _NOT_TO_CLIENT | named if named else _NOT_TO_CLIENT
+    return [(name, value) for name, value in lowered if name not in dropped]
 
 
 @dataclass(slots=True)
@@ -159,6 +155,9 @@ class Forwarder:
                 connector=connector,
                 timeout=timeout,
                 auto_decompress=False,  # bytes pass through exactly as the upstream sent them
+                # One session serves every caller: a cookie jar would replay one person's
+                # upstream session cookie on everyone's later requests. Cookies pass through.
+                cookie_jar=aiohttp.DummyCookieJar(),
                 skip_auto_headers=("User-Agent", "Accept-Encoding", "Accept", "Content-Type"),
                 raise_for_status=False,
             )
