@@ -287,3 +287,36 @@ async def test_suspend_reinstate_departing_are_applied_and_audited(api) -> None:
     assert bad_day.status_code == 400
     assert (await client.post("/api/people/ghost/suspend")).status_code == 404
     assert len(services.people.calls) == 3 and len(services.audit.events) == 3
+
+
+async def test_a_benign_verdict_through_the_api_ends_the_episode(api) -> None:
+    client, services = api
+    guard = services.detection
+    blocked = await guard.observe(obs(T, 7000))
+    await guard.drain()
+    (alert_id,) = (await guard.precheck("sales07", "crm", "customer")).alert_ids
+    assert blocked.action == "block"
+    response = await client.post(f"/api/alerts/{alert_id}/resolve", json={"verdict": "benign"})
+    assert response.status_code == 200
+    assert not (await guard.precheck("sales07", "crm", "customer")).refused
+    assert (await guard.observe(obs(T + 60, 10))).action == "none"  # not blocked at once again
+    assert (await guard.observe(obs(T + 120, 2000))).action == "throttle"  # 2,010 since
+
+
+async def test_the_person_cannot_clear_their_own_block(api) -> None:
+    _, services = api
+    guard = services.detection
+    await guard.observe(obs(T, 7000))
+    await guard.drain()
+    (alert_id,) = (await guard.precheck("sales07", "crm", "customer")).alert_ids
+    async with httpx.AsyncClient(base_url=services.sales_url) as sales:  # sales07's own token
+        for verdict in ("benign", "false_positive"):
+            response = await sales.post(
+                f"/api/alerts/{alert_id}/resolve", json={"verdict": verdict}
+            )
+            assert response.status_code == 403
+    assert (await guard.precheck("sales07", "crm", "customer")).alert_ids == (alert_id,)
+    assert guard.alerts.get(alert_id)["state"] == "open"
+    assert (
+        guard.alerts.feedback(T).clears == [] and guard.threshold_factor("volume", "sales07") == 1
+    )

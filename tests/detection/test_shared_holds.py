@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import contextmanager
 
@@ -18,7 +19,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from audit.alerts import AlertStore
-from audit.counters import MemoryCounters
+from audit.counters import Counters, MemoryCounters, RedisCounters
 from audit.detect import ExportGuard
 from audit.detectors.config import DetectionConfig
 from audit.holds import SharedHolds
@@ -55,12 +56,18 @@ async def replica(schema: str, clock: Clock, people: FakePeople) -> AsyncIterato
         redis_url: str | None = REDIS_URL,
         refresh_s: float = FAN_OUT_ONLY,
         cfg: DetectionConfig | None = None,
+        counters: Counters | None = None,
     ) -> ExportGuard:
         engine = make_engine(schema_url(schema))
         engines.append(engine)
         holds = SharedHolds(engine, redis_url, clock, refresh_s=refresh_s)
         guard = ExportGuard(
-            cfg or config(), MemoryCounters(), AlertStore(engine), people, clock=clock, holds=holds
+            cfg or config(),
+            counters or MemoryCounters(),
+            AlertStore(engine),
+            people,
+            clock=clock,
+            holds=holds,
         )
         await guard.load()
         started.append(guard)
@@ -227,6 +234,54 @@ async def test_an_alert_resolved_elsewhere_stays_resolved(replica: Start, schema
     assert (await b.precheck("sales07", "crm", "customer")).alert_ids == (newer["id"],)
 
 
+async def test_a_false_positive_raises_the_threshold_on_every_replica(replica: Start) -> None:
+    a, b = await replica(), await replica()
+    verdict = await a.observe(obs(T, 2100))
+    await a.drain()
+    await a.resolve(verdict.alert_ids[0], by="officer1", verdict="false_positive")
+    await within(CONVERGE_S, lambda: _factor(b, 1.5))
+    # 2,100 invoices an hour on B: over the 2,000 limit, within 2,000 × 1.5 for this person
+    assert (await b.observe(obs(T + 60, 2100, entity="invoice"))).action == "none"
+    assert (await b.observe(obs(T + 60, 2100, subject="sales08"))).action == "throttle"
+
+
+def shared_counters() -> Callable[[], Counters]:
+    """One Redis count for the replicas, as ``counters.backend: redis`` gives production."""
+    prefix = f"wg-test:{uuid.uuid4().hex}:"
+    return lambda: RedisCounters.from_url(REDIS_URL, key_prefix=prefix)
+
+
+async def test_a_benign_verdict_on_one_replica_is_not_undone_on_the_other(
+    replica: Start, clock: Clock
+) -> None:
+    counters = shared_counters()
+    a, b = await replica(counters=counters()), await replica(counters=counters())
+    alert_id = await block(a)
+    await within(CONVERGE_S, lambda: _is(b, "block"))
+    clock.now = T + 60
+    await b.resolve(alert_id, by="officer1", verdict="benign", note="approved export")
+    await within(CONVERGE_S, lambda: _is(a, "none"))
+    # the 6,000 are still in the shared windows, but the episode is over on A too
+    assert (await a.observe(obs(T + 120, 10))).action == "none"
+    # what the person reads after the verdict, on either replica, still adds up
+    assert (await b.observe(obs(T + 180, 1500))).action == "none"
+    assert (await a.observe(obs(T + 240, 1000))).action == "throttle"
+
+
+async def test_a_true_positive_clears_nothing_on_any_replica(replica: Start, clock: Clock) -> None:
+    counters = shared_counters()
+    a, b = await replica(counters=counters()), await replica(counters=counters())
+    alert_id = await block(a)
+    await a.drain()
+    clock.now = T + 60
+    await b.resolve(alert_id, by="officer1", verdict="true_positive")
+    await within(CONVERGE_S, lambda: _is(a, "none"))
+    assert (await a.observe(obs(T + 120, 10))).action == "block"
+    await a.drain()  # A finds the alert it tracked resolved: the next finding is a new alert
+    verdict = await a.observe(obs(T + 180, 10))
+    assert verdict.action == "block" and alert_id not in verdict.alert_ids
+
+
 # ── helpers ──────────────────────────────────────────────────────────────────────────────
 
 
@@ -234,6 +289,10 @@ async def _is(
     guard: ExportGuard, expected: str, subject: str = "sales07", entity: str = "customer"
 ) -> bool:
     return await action(guard, subject, entity) == expected
+
+
+async def _factor(guard: ExportGuard, expected: float) -> bool:
+    return guard.threshold_factor("volume", "sales07") == expected
 
 
 def _held(schema: str) -> list[str]:
