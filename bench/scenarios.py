@@ -6,9 +6,14 @@ Normal traffic: people in roles sales, finance, officer and sync (bots) with the
 working hours (Asia/Shanghai, weekdays, lunch break, some overtime and Saturday work, days
 off), per-person volumes and list browsing. Incidents are injected on random people and
 days in the last two weeks with randomised sizes (burst, slow drip, pagination crawl, off
-hours, departing person, crawl split across two replicas = two ExportGuards sharing one
-counters object). Every request goes through ``precheck`` and ``observe`` like the proxy
-does, so a throttle or block really stops later records.
+hours, departing person, crawl split across two replicas). Every request goes through
+``precheck`` and ``observe`` like the proxy does, so a throttle or block really stops later
+records.
+
+The two replicas are modelled as production runs them: one count (a shared counters object,
+as Redis gives), one database (a SQLite file: alerts and the ``alert_holds`` table), and each
+its own holds mirror (``SharedHolds``), which sees a hold the other placed one second of
+event time after it was stored (the ~1 s the refresh and Redis announcement promise).
 
 Prints a markdown table per seed and in total: recall per incident type, false alerts per
 1,000 person-days, records the burst got out before it was stopped, and the CPU time of
@@ -19,20 +24,23 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import math
 import random
 import statistics
+import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy.pool import StaticPool
+from sqlalchemy import Engine
 
 from audit.alerts import AlertStore
 from audit.counters import MemoryCounters
 from audit.detect import ExportGuard, Observation
 from audit.detectors.config import DetectionConfig, load_detection_config
+from audit.holds import SharedHolds
 from audit.replay import EventClock, ReplayPeople
 from audit.store import make_engine
 
@@ -43,6 +51,7 @@ INCIDENT_TYPES = ("burst", "drip", "crawl", "off_hours", "departing", "split_rep
 # Alerts on the person within a day after an incident are about it: daily and 24-hour
 # windows still hold the incident's records then.
 GRACE_S = DAY
+CONVERGE_S = 1.0  # a hold stored by one replica is in force on the other this much later
 ROLE_MIX = {"sales": 0.6, "finance": 0.24, "officer": 0.08, "sync": 0.08}
 ENTITIES = {
     "sales": (("customer", 0.7), ("order", 0.2), ("product", 0.1)),
@@ -299,7 +308,7 @@ def inject(rng: random.Random, kind: str, who: Person, days: int) -> tuple[list[
     return reqs, Incident(kind, who.subject, reqs[0].time, reqs[-1].time)
 
 
-# ── replay through two guards sharing counters ──────────────────────────────────────────
+# ── replay through two replicas: shared counters, one database, a holds mirror each ─────
 
 
 class SimClock(EventClock):
@@ -343,19 +352,89 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
     for inc in incidents:
         if inc.kind == "departing":
             sim_people.notice[inc.subject] = inc.start
-    counters = MemoryCounters()  # shared: two replicas, one count
-    # One alert store per replica: two writer threads on one in-memory SQLite connection
-    # collide (failed writes that are only retried).
-    stores = [alert_store() for _ in range(2)]
-    guards = [ExportGuard(config, counters, store, sim_people, clock=clock) for store in stores]
-    first_seen: dict[str, tuple[str, float, int]] = {}
+    first_seen: dict[str, tuple[str, float]] = {}  # alert id → (subject, raised at)
+    with tempfile.TemporaryDirectory(prefix="wg-scenarios-") as tmp:
+        engines = [make_engine(f"sqlite:///{tmp}/wardgate.db") for _ in range(2)]
+        try:
+            replicas = Replicas(engines, config, sim_people, clock)
+            timings = await replay(reqs, replicas, clock, incidents, first_seen)
+            await replicas.aclose()
+            detectors = {i: replicas.store.get(i)["detector"] for i in first_seen}
+        finally:
+            for engine in engines:
+                engine.dispose()
+
+    false_alerts: dict[str, int] = {}
+    by_subject = subjects(incidents)
+    for alert_id, (subject, at) in first_seen.items():
+        hits = [i for i in by_subject.get(subject, ()) if i.start <= at <= i.end + GRACE_S]
+        for inc in hits:
+            inc.caught = True
+        if not hits:
+            detector = detectors[alert_id]
+            false_alerts[detector] = false_alerts.get(detector, 0) + 1
+    return Outcome(incidents, false_alerts, person_days, timings)
+
+
+def subjects(incidents: list[Incident]) -> dict[str, list[Incident]]:
     by_subject: dict[str, list[Incident]] = {}
     for inc in incidents:
         by_subject.setdefault(inc.subject, []).append(inc)
+    return by_subject
+
+
+class Replicas:
+    """Two guards as two ``wardgate serve`` processes; see the module docstring."""
+
+    def __init__(
+        self, engines: list[Engine], config: DetectionConfig, people: SimPeople, clock: SimClock
+    ) -> None:
+        self.store = AlertStore(engines[0])
+        self.store.create_tables()
+        counters = MemoryCounters()  # shared: two replicas, one count
+        # no background polling: the mirrors are refreshed on the event clock (``due``)
+        self.holds = [SharedHolds(engine, None, clock) for engine in engines]
+        self.guards = [
+            ExportGuard(config, counters, AlertStore(engine), people, clock=clock, holds=holds)
+            for engine, holds in zip(engines, self.holds, strict=True)
+        ]
+        self._refresh_at = [math.inf] * len(engines)
+
+    async def catch_up(self, now: float) -> None:
+        """Refresh every mirror whose refresh is due by event time ``now``."""
+        for i, due in enumerate(self._refresh_at):
+            if due <= now:
+                await self.holds[i].refresh()
+                self._refresh_at[i] = math.inf
+
+    async def placed(self, replica: int, now: float) -> None:
+        """``replica`` placed a hold: store it (as its write loop does within milliseconds);
+        the others see it ``CONVERGE_S`` later."""
+        await self.guards[replica].drain()
+        for i in range(len(self.guards)):
+            if i != replica:
+                self._refresh_at[i] = min(self._refresh_at[i], now + CONVERGE_S)
+
+    async def aclose(self) -> None:
+        for guard in self.guards:
+            await guard.aclose()
+
+
+async def replay(
+    reqs: list[Req],
+    replicas: Replicas,
+    clock: SimClock,
+    incidents: list[Incident],
+    first_seen: dict[str, tuple[str, float]],
+) -> list[float]:
+    """Every request through its replica's precheck and observe; returns observe() CPU µs
+    of the requests that raised nothing."""
+    by_subject = subjects(incidents)
     timings: list[float] = []
     for r in reqs:
         clock.now = r.time
-        guard = guards[r.replica]
+        await replicas.catch_up(r.time)
+        guard = replicas.guards[r.replica]
         if (await guard.precheck(r.subject, "crm", r.entity)).refused:
             for inc in by_subject.get(r.subject, ()):
                 if inc.start <= r.time <= inc.end:
@@ -373,35 +452,21 @@ async def run_seed(seed: int, n_people: int, days: int, config: DetectionConfig)
             200,
             r.records,
         )
-        t0 = time.perf_counter_ns()
+        # this thread's CPU only: the alert writes run on other threads meanwhile
+        t0 = time.thread_time_ns()
         verdict = await guard.observe(o)
-        spent = time.perf_counter_ns() - t0
+        spent = time.thread_time_ns() - t0
         if verdict.action == "none":
             timings.append(spent / 1000)
         for alert_id in verdict.alert_ids:
-            first_seen.setdefault(alert_id, (r.subject, r.time, r.replica))
-        if not verdict.refused:
+            first_seen.setdefault(alert_id, (r.subject, r.time))
+        if verdict.refused:
+            await replicas.placed(r.replica, r.time)
+        else:
             for inc in by_subject.get(r.subject, ()):
                 if inc.start <= r.time <= inc.end:
                     inc.records_out += r.records
-    for guard in guards:
-        await guard.aclose()
-
-    false_alerts: dict[str, int] = {}
-    for alert_id, (subject, at, replica) in first_seen.items():
-        hits = [i for i in by_subject.get(subject, ()) if i.start <= at <= i.end + GRACE_S]
-        for inc in hits:
-            inc.caught = True
-        if not hits:
-            detector = stores[replica].get(alert_id)["detector"]
-            false_alerts[detector] = false_alerts.get(detector, 0) + 1
-    return Outcome(incidents, false_alerts, person_days, timings)
-
-
-def alert_store() -> AlertStore:
-    store = AlertStore(make_engine("sqlite://", poolclass=StaticPool))
-    store.create_tables()
-    return store
+    return timings
 
 
 # ── report ──────────────────────────────────────────────────────────────────────────────
