@@ -34,13 +34,18 @@ from gateway.masking import Masker
 from gateway.payloads.json import Unfilterable
 from gateway.payloads.plan import CompiledPlan
 from gateway.payloads.safexml import is_soap_envelope, is_soap_fault, parse_chunks, soap_body
-from gateway.payloads.xmltree import XmlWalk, filter_tree, has_declaration, select_records
+from gateway.payloads.xmltree import (
+    NAME_TEST,
+    XmlWalk,
+    filter_tree,
+    has_declaration,
+    may_nest,
+    select_records,
+)
 
 CHUNK = 64 * 1024  # bytes fed per step: the tree held is about 8x this, plus the output
 
-_NAME = r"[^\W\d][\w.-]*"
-_TEST = rf"(?:child::)?(?:\*|{_NAME}:\*|(?:{_NAME}:)?{_NAME})"
-_PLAIN_PATH = re.compile(rf"(?:\.//?)?{_TEST}(?://?{_TEST})*")
+_PLAIN_PATH = re.compile(rf"(?:\.//?)?{NAME_TEST}(?://?{NAME_TEST})*")
 _DECLARED_ENCODING = re.compile(rb"\sencoding\s*=\s*[\"']([A-Za-z][\w.-]*)[\"']")
 _BYTE_SAFE = re.compile(r"utf-?8|(?:us-)?ascii|iso-8859-\d+|latin-?1", re.IGNORECASE)
 _XML_NS = "http://www.w3.org/XML/1998/namespace"
@@ -61,7 +66,8 @@ def filter_streaming(
     """(new body, records, names hidden), as ``xmltree.filter_tree`` gives; see ``streamable``."""
     encoding = _encoding(body)
     assert encoding is not None, "streamable() said the body could be streamed"
-    stream = _Stream(xpath, plan, XmlWalk(masker, plan.mask_pii), encoding, has_declaration(body))
+    walk = XmlWalk(masker, plan.mask_pii, may_nest(xpath))
+    stream = _Stream(xpath, plan, walk, encoding, has_declaration(body))
     for root, done in parse_chunks(body, chunk, error=Unfilterable):
         if root is not None and stream.ready(root):
             stream.flush(root, done)
@@ -211,8 +217,7 @@ class _Stream:
         holder = etree.Element("h", nsmap=parent.nsmap)
         start = len(self._serialise(holder)) - 1  # "<h xmlns…/>" less "/": the start tag
         holder.extend(complete)
-        self.walk.run(records, self.plan.inside)
-        self.walk.run(others, self.plan.outside, frozenset(records))
+        self.walk.document(others, records, self.plan)
         self.records += len(records)
         if len(holder) or holder.text:
             self.out.write(memoryview(self._serialise(holder))[start : -len(_HOLDER_END)])
