@@ -93,9 +93,12 @@ async def acknowledge(request: Request, alert_id: str, officer: Officer) -> dict
 @router.post(
     "/{alert_id}/resolve",
     summary='Close an alert: {"verdict": "true_positive"|"benign"|"false_positive", "note": …}',
-    description="Releases the throttle or block the alert placed, on every replica within "
-    "about a second. A false positive raises that person's threshold for that detector "
-    "(×1.5 each, at most ×4).",
+    description="Releases the throttle or block the alert placed. `benign` and "
+    "`false_positive` also end that detector's episode for the person and entity: only "
+    "records read after the verdict count towards a new alert, so the next read is not "
+    "blocked again at once. `true_positive` ends nothing: a read that is still over a limit "
+    "blocks again. A false positive also raises that person's threshold for that detector "
+    "(×1.5 each, at most ×4). Every replica applies the verdict within about a second.",
 )
 async def resolve(request: Request, alert_id: str, officer: Officer) -> dict[str, Any]:
     body = await json_body(request, {"verdict", "note"})

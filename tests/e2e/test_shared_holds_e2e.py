@@ -1,8 +1,10 @@
 """A block holds across two real ``wardgate serve`` processes sharing PostgreSQL and Redis.
 
-Counters are per process here (memory), so every refusal below that a gateway did not
+In ``pair`` counters are per process (memory), so every refusal that a gateway did not
 raise itself can only come from the shared hold. A page past the end of the customer list
 carries no records: it is refused only by a hold, never by a new threshold crossing.
+``counted_pair`` counts in Redis too, as a production deployment of several replicas does:
+there an officer's verdict given on one gateway ends the episode on the other.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -29,12 +32,12 @@ CONVERGE_S = 1.0
 QUIET = {"enabled": False}
 
 
-def detection_policy() -> dict[str, object]:
+def detection_policy(counters: dict[str, str]) -> dict[str, object]:
     return {
         "timezone": "UTC",
         "throttle": "15m",
         "dedup": "1h",
-        "counters": {"backend": "memory"},
+        "counters": counters,
         "detectors": {
             "volume": {
                 "rules": [
@@ -57,10 +60,11 @@ def detection_policy() -> dict[str, object]:
     }
 
 
-@pytest.fixture(scope="module")
-def pair(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iterator[list[Gateway]]:
+@contextmanager
+def two_gateways(
+    base: Path, upstreams: Upstreams, counters: dict[str, str]
+) -> Iterator[list[Gateway]]:
     """Two gateways on one PostgreSQL schema and one Redis, as two replicas of one chart."""
-    base = tmp_path_factory.mktemp("holds")
     with temporary_schema("wg_holds_e2e") as schema, ExitStack() as stack:
         overrides = {
             **roles_from_token(upstreams),
@@ -71,13 +75,28 @@ def pair(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iter
         for name in ("a", "b"):
             policies = base / name / "policies"
             shutil.copytree(REPO / "policies", policies, ignore=shutil.ignore_patterns("tests"))
-            (policies / "detection.yaml").write_text(yaml.safe_dump(detection_policy()))
+            (policies / "detection.yaml").write_text(yaml.safe_dump(detection_policy(counters)))
             gateways.append(
                 stack.enter_context(
                     launch_gateway(base / name, upstreams, overrides=overrides, sync=False)
                 )
             )
         yield gateways
+
+
+@pytest.fixture(scope="module")
+def pair(tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams) -> Iterator[list[Gateway]]:
+    with two_gateways(tmp_path_factory.mktemp("holds"), upstreams, {"backend": "memory"}) as pair:
+        yield pair
+
+
+@pytest.fixture(scope="module")
+def counted_pair(
+    tmp_path_factory: pytest.TempPathFactory, upstreams: Upstreams
+) -> Iterator[list[Gateway]]:
+    counters = {"backend": "redis", "key_prefix": f"wg-e2e-{uuid.uuid4().hex[:8]}:"}
+    with two_gateways(tmp_path_factory.mktemp("counted"), upstreams, counters) as pair:
+        yield pair
 
 
 def token(gateway: Gateway, subject: str, role: str) -> dict[str, str]:
@@ -92,10 +111,12 @@ def page(gateway: Gateway, subject: str, number: int) -> httpx.Response:
     )
 
 
-def resolve(gateway: Gateway, alert_id: str, headers: dict[str, str]) -> httpx.Response:
+def resolve(
+    gateway: Gateway, alert_id: str, headers: dict[str, str], verdict: str = "true_positive"
+) -> httpx.Response:
     return httpx.post(
         f"{gateway.admin_url}/api/alerts/{alert_id}/resolve",
-        json={"verdict": "true_positive", "note": "e2e"},
+        json={"verdict": verdict, "note": "e2e"},
         headers=headers,
         timeout=10,
     )
@@ -147,3 +168,24 @@ def test_a_block_holds_on_both_until_an_officer_resolves_it_on_either(pair: list
     assert done.status_code == 200, done.text
     assert page(b, subject, 1).status_code == 200  # released at once where it was resolved
     within(CONVERGE_S, lambda: not refused(a, subject))
+
+
+def test_a_benign_verdict_on_one_gateway_ends_the_episode_on_the_other(
+    counted_pair: list[Gateway],
+) -> None:
+    a, b = counted_pair
+    subject = f"e2e-cleared-{uuid.uuid4().hex[:8]}"
+    officer = token(b, "e2e-officer", "officer")
+    alert_id = crawl_until_blocked(a, subject)
+    # the person cannot end their own episode
+    own = resolve(b, alert_id, token(b, subject, "sales"), verdict="benign")
+    assert own.status_code == 403
+    done = resolve(b, alert_id, officer, verdict="benign")
+    assert done.status_code == 200, done.text
+    within(CONVERGE_S, lambda: not refused(a, subject))
+    # the 30 records read before the verdict no longer count, on A either
+    assert page(a, subject, 1).status_code == 200
+    assert page(b, subject, 2).status_code == 200
+    # what is read after the verdict still adds up across both, and blocks again
+    again = page(a, subject, 3)
+    assert again.status_code == 403 and again.json()["reason_id"] == "export_blocked"
