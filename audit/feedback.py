@@ -71,7 +71,7 @@ class ClearRow(Base):
 
 @dataclass(frozen=True, slots=True)
 class Offset:
-    """Records one series held per bucket at the verdict, subtracted up to bucket ``last``."""
+    """What one series held per bucket at the verdict; subtracted until bucket ``last``."""
 
     last: int
     counts: Mapping[int, int]
@@ -153,21 +153,20 @@ def store_clear(s: Session, clear: Clear) -> Clear:
     episode are kept for the series this one did not read (another collection of a crawl)."""
     at = datetime.fromtimestamp(clear.at, UTC)
     s.execute(delete(ClearRow).where(ClearRow.expires_at <= at))  # keeps the table small
-    row = s.get(ClearRow, (clear.subject, clear.detector, clear.entity), with_for_update=True)
-    offsets = {k: {"last": o.last, "counts": o.counts} for k, o in clear.offsets.items()}
+    # JSON object keys are text; ``_clear_of`` turns the bucket indices back into numbers
+    offsets = {
+        key: {"last": o.last, "counts": {str(i): n for i, n in o.counts.items()}}
+        for key, o in clear.offsets.items()
+    }
     expires = datetime.fromtimestamp(clear.expires, UTC)
+    row = s.get(ClearRow, (clear.subject, clear.detector, clear.entity), with_for_update=True)
     if row is None:
         row = ClearRow(subject=clear.subject, detector=clear.detector, entity=clear.entity)
         s.add(row)
     else:
         offsets = {**row.offsets, **offsets}
         expires = max(expires, row.expires_at)
-    row.alert_id, row.cleared_at, row.expires_at = clear.alert_id, at, expires
-    # JSON object keys are text; the bucket indices come back as numbers in ``_clear_of``
-    row.offsets = {
-        k: {"last": o["last"], "counts": {str(i): n for i, n in o["counts"].items()}}
-        for k, o in offsets.items()
-    }
+    row.alert_id, row.cleared_at, row.expires_at, row.offsets = clear.alert_id, at, expires, offsets
     return _clear_of(row)
 
 
@@ -193,9 +192,7 @@ class FeedbackState:
 def read_feedback(s: Session, now: float, known_version: int | None) -> FeedbackState:
     """The factors (only if changed: every false positive adds one to the version) and the
     clears in force at ``now``."""
-    version = int(
-        s.scalar(select(func.coalesce(func.sum(DetectorAdjustmentRow.false_positives), 0)))
-    )
+    version = int(s.scalar(select(func.sum(DetectorAdjustmentRow.false_positives))) or 0)
     factors = None
     if version != known_version:
         factors = {
