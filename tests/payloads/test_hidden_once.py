@@ -8,6 +8,9 @@ document and says what each value must become; both SOAP filters must give exact
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import orjson
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -15,12 +18,13 @@ from lxml import etree
 
 from gateway.fieldplan import FieldPlan, HideAction, HideRule
 from gateway.masking import Masker, mask_pii
-from gateway.payloads.json import Unfilterable
+from gateway.payloads.json import Unfilterable, filter_json
+from gateway.payloads.plan import compile_plan
 from gateway.payloads.safexml import parse_xml
 from gateway.resources import Resource, parse_json_path
 
 from .helpers import ERP, SOAP11, plan_hiding
-from .test_xml_streaming import MASKER, PATHS, both_ways, documents, plans, xpath
+from .test_xml_streaming import CATALOG, MASKER, NAMES, PATHS, both_ways, documents, plans, xpath
 
 
 class Expected:
@@ -165,3 +169,41 @@ def test_json_records_under_a_wildcard_path_are_hidden_once(run_filter, catalog,
     doc = orjson.loads(result.body)
     assert doc["a"][0]["owner"] == doc["b"][0]["owner"] == masker.hash("sales1")
     assert result.records == 3
+
+
+def json_hidden_once(node: Any, expected: Expected) -> Any:
+    """The document as every JSON path must write it: each hidden value hidden once."""
+    if type(node) is list:
+        return [json_hidden_once(v, expected) for v in node]
+    if type(node) is str:
+        return mask_pii(node)[0] if expected.pii else node
+    if type(node) is not dict:
+        return node
+    out = {}
+    for key, value in node.items():
+        rule = expected.rules.get(key.casefold())
+        if rule is None:
+            out[key] = json_hidden_once(value, expected)
+        elif rule.action is not HideAction.REMOVE:
+            out[key] = expected.masker.hide(rule, value)
+    return out
+
+
+json_values = st.recursive(
+    st.none() | st.integers() | st.sampled_from(["v1", "13800138000", "li@acme.cn", "é中"]),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from([*NAMES, "Alpha", "x"]), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(records=st.lists(json_values, max_size=5), envelope=json_values, plan=plans)
+def test_json_hides_each_value_once_from_what_the_upstream_sent(records, envelope, plan):
+    # "meta" absent or a plain value: the flat path; a container: the full walk
+    doc = {"data": records, "meta": envelope}
+    compiled, steps = compile_plan(plan, CATALOG), parse_json_path("$.data[*]")
+    out = filter_json(json.dumps(doc).encode(), steps, compiled, MASKER)[0]
+    assert json.loads(out) == json_hidden_once(doc, Expected(plan, MASKER))
