@@ -207,3 +207,17 @@ def test_json_hides_each_value_once_from_what_the_upstream_sent(records, envelop
     compiled, steps = compile_plan(plan, CATALOG), parse_json_path("$.data[*]")
     out = filter_json(json.dumps(doc).encode(), steps, compiled, MASKER)[0]
     assert json.loads(out) == json_hidden_once(doc, Expected(plan, MASKER))
+
+
+def test_csv_cells_are_hidden_once_like_the_json_records(
+    run_filter, resources, customers, catalog, masker
+):
+    export = resources.match("crm", "GET", "/api/customers/export.csv", {}, None)
+    plan = plan_hiding("customer", catalog, "owner", mask_pii=True, owner=HideAction.HASH)
+    owner = "sales1 li@acme.cn"
+    csv_out = run_filter(export, plan, "text/csv", f"id,owner\r\n1,{owner}\r\n".encode())
+    json_body = orjson.dumps({"data": [{"owner": owner}]})
+    json_out = run_filter(customers, plan, "application/json", json_body)
+    hashed = masker.hash(owner)
+    assert csv_out.body.decode().splitlines()[1] == f"1,{hashed}"
+    assert orjson.loads(json_out.body)["data"][0]["owner"] == hashed
