@@ -19,7 +19,6 @@ from collections.abc import AsyncIterator, Iterable, Mapping
 from dataclasses import dataclass
 
 import aiohttp
-from multidict import CIMultiDict
 from yarl import URL
 
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
@@ -183,7 +182,7 @@ class Forwarder:
             response = await self._sessions[upstream].request(
                 method,
                 URL(url, encoded=True),
-                headers=CIMultiDict(out_headers),
+                headers=out_headers,  # aiohttp builds its one CIMultiDict from the pairs
                 data=body,
                 allow_redirects=False,
             )
