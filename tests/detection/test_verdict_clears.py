@@ -23,6 +23,14 @@ async def blocked(guard: ExportGuard, at: float = T, entity: str = "customer") -
     return alert_id
 
 
+async def resolved(guard: ExportGuard, clock: Clock, verdict: str, at: float = T + 60) -> str:
+    """Block sales07 on customers, then an officer resolves it with ``verdict`` at ``at``."""
+    alert_id = await blocked(guard)
+    clock.now = at
+    await guard.resolve(alert_id, by="officer1", verdict=verdict)
+    return alert_id
+
+
 async def action(guard: ExportGuard, at: float, records: int, entity: str = "customer") -> str:
     """What the next response of sales07 gets: the hold first, then the detectors."""
     if (await guard.precheck("sales07", "crm", entity)).refused:
@@ -34,9 +42,7 @@ async def test_a_benign_verdict_is_not_undone_by_the_next_read(
     make_guard: GuardFactory, clock: Clock
 ) -> None:
     guard = make_guard()
-    alert_id = await blocked(guard)
-    clock.now = T + 60
-    await guard.resolve(alert_id, by="officer1", verdict="benign", note="approved migration")
+    await resolved(guard, clock, "benign")
     # the 7,000 read before the verdict are still in both windows, but no longer count
     assert await action(guard, T + 120, 10) == "none"
     assert await action(guard, T + 180, 1900) == "none"  # 1,910 since the verdict
@@ -51,9 +57,7 @@ async def test_records_read_after_the_verdict_in_the_same_minute_count(
     make_guard: GuardFactory, clock: Clock
 ) -> None:
     guard = make_guard()
-    alert_id = await blocked(guard)
-    clock.now = T + 5  # the same one-minute bucket as the 7,000
-    await guard.resolve(alert_id, by="officer1", verdict="false_positive")
+    await resolved(guard, clock, "false_positive", at=T + 5)  # the 7,000's one-minute bucket
     # the false positive raised the limit to 3,000 an hour; 3,001 after the verdict cross it
     assert await action(guard, T + 10, 3001) == "throttle"
 
@@ -62,9 +66,7 @@ async def test_a_true_positive_releases_the_hold_but_the_next_read_blocks_again(
     make_guard: GuardFactory, clock: Clock
 ) -> None:
     guard = make_guard()
-    alert_id = await blocked(guard)
-    clock.now = T + 60
-    await guard.resolve(alert_id, by="officer1", verdict="true_positive")
+    alert_id = await resolved(guard, clock, "true_positive")
     assert not (await guard.precheck("sales07", "crm", "customer")).refused
     verdict = await guard.observe(obs(T + 120, 10))
     assert verdict.action == "block" and alert_id not in verdict.alert_ids
@@ -110,9 +112,7 @@ async def test_a_clear_survives_a_restart_and_ends_with_its_windows(
 ) -> None:
     counters = MemoryCounters()  # what survives a restart with Redis counters
     guard = make_guard(counters=counters)
-    alert_id = await blocked(guard)
-    clock.now = T + 60
-    await guard.resolve(alert_id, by="officer1", verdict="benign")
+    await resolved(guard, clock, "benign")
     (clear,) = store.feedback(clock.now).clears
     assert (clear.subject, clear.detector, clear.entity) == ("sales07", "volume", "customer")
     # a clear lasts as long as the records it subtracts can be in a window: 24 hours
@@ -128,9 +128,7 @@ async def test_expired_clears_are_deleted_from_the_table(
     make_guard: GuardFactory, clock: Clock, store: AlertStore
 ) -> None:
     guard = make_guard()
-    first = await blocked(guard)
-    clock.now = T + 60
-    await guard.resolve(first, by="officer1", verdict="benign")
+    await resolved(guard, clock, "benign")
     later = T + 2 * 86400
     second = await blocked(guard, at=later, entity="order")
     clock.now = later + 60
