@@ -13,7 +13,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, inspect, text
 from sqlalchemy.pool import NullPool
 
-import audit.alerts  # alerts, alert_transitions, detector_adjustments
+import audit.alerts  # alerts, alert_transitions
+import audit.feedback  # detector_adjustments, detector_clears
 import audit.holds  # alert_holds
 import audit.models  # audit_events, audit_checkpoints, audit_anchors
 import gateway.apikeys  # api_keys
@@ -24,6 +25,7 @@ from audit.store import Base, make_engine, normalise_url
 MODEL_MODULES = (
     audit.models,
     audit.alerts,
+    audit.feedback,
     audit.holds,
     gateway.apikeys,
     gateway.directory.store,
