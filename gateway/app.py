@@ -143,8 +143,10 @@ async def serve(settings: Settings, *, prepare: Prepare | None = None) -> None:
     listen = settings.listen
     proxy = _server(ProxyApp(services, forwarder), listen.proxy_host, listen.proxy_port)
     admin = _server(build_admin_app(services), listen.admin_host, listen.admin_port)
+    # One handler stops both listeners together; uvicorn's own (installed by Server.serve)
+    # would stop one listener per signal and re-raise the signal for the next.
     for server in (proxy, admin):
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        server.capture_signals = contextlib.nullcontext  # type: ignore[method-assign,assignment]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
