@@ -28,12 +28,12 @@ import structlog
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ed448, ed25519, padding
-from jose.backends.base import Key  # type: ignore[import-untyped]
-from jose.backends.cryptography_backend import (  # type: ignore[import-untyped]
+from jose.backends.base import Key
+from jose.backends.cryptography_backend import (
     CryptographyECKey,
     CryptographyRSAKey,
 )
-from jose.exceptions import JWKError  # type: ignore[import-untyped]
+from jose.exceptions import JWKError
 
 from gateway.settings import IssuerSettings
 
@@ -56,7 +56,7 @@ _PSS_HASHES: dict[str, hashes.HashAlgorithm] = {
 _RS_FOR_PS = {"PS256": "RS256", "PS384": "RS384", "PS512": "RS512"}
 
 
-class _PssKey(Key):  # type: ignore[misc]  # jose ships no type hints
+class _PssKey(Key):  # jose ships no type hints
     """RSASSA-PSS (PS256/384/512), which python-jose 3.5 does not implement."""
 
     def __init__(self, rsa_key: CryptographyRSAKey, algorithm: str) -> None:
@@ -73,7 +73,7 @@ class _PssKey(Key):  # type: ignore[misc]  # jose ships no type hints
         return True
 
 
-class _EdDsaKey(Key):  # type: ignore[misc]  # jose ships no type hints
+class _EdDsaKey(Key):  # jose ships no type hints
     """EdDSA (Ed25519 / Ed448), which python-jose 3.5 does not implement."""
 
     def __init__(self, jwk: Mapping[str, Any]) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
 from alembic.autogenerate.api import AutogenContext
@@ -17,7 +17,7 @@ if not url:
     raise SystemExit("no database URL: run `wardgate db upgrade --db URL`")
 
 
-def render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | bool:
+def render_item(kind: str, obj: Any, autogen: AutogenContext) -> str | Literal[False]:
     """Autogenerate writes our UTC type as the plain column type it stores."""
     if kind == "type" and isinstance(obj, UTCDateTime):
         return "sa.DateTime(timezone=True)"

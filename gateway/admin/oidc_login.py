@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import structlog
-from authlib.integrations.base_client import (  # type: ignore[import-untyped]  # no hints
+from authlib.integrations.base_client import (
     MismatchingStateError,
     OAuthError,
 )
@@ -41,7 +41,7 @@ with warnings.catch_warnings():
     # Authlib 1.9 warns on import that it will move from httpx to httpx2; every `wardgate`
     # command would print it. Its client raises httpx errors today, caught below.
     warnings.filterwarnings("ignore", "The httpx module is deprecated", DeprecationWarning)
-    from authlib.integrations.starlette_client import (  # type: ignore[import-untyped]
+    from authlib.integrations.starlette_client import (
         OAuth,
         StarletteOAuth2App,
     )

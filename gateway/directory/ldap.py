@@ -21,9 +21,9 @@ from typing import Protocol
 import structlog
 
 # ldap3 ships no type information (and no stubs exist for 2.9)
-from ldap3 import NONE, SUBTREE, Connection, Server, Tls  # type: ignore[import-untyped]
-from ldap3.core.exceptions import LDAPException  # type: ignore[import-untyped]
-from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
+from ldap3 import NONE, SUBTREE, Connection, Server, Tls
+from ldap3.core.exceptions import LDAPException
+from ldap3.utils.conv import escape_filter_chars
 
 from gateway.directory.model import (
     DirectoryPerson,

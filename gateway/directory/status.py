@@ -31,7 +31,7 @@ __all__ = ["CHANNEL", "PeopleStatus", "RoleStore"]
 CHANNEL = "wardgate:people"
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
-OnRevoke = Callable[[str], Awaitable[None] | None]
+OnRevoke = Callable[[str], Awaitable[object] | None]  # what it returns is ignored
 
 
 @dataclass(frozen=True, slots=True)
