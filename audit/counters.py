@@ -48,6 +48,9 @@ def bucket_of(now: float, need: Need) -> int:
 
 
 class _Ring:
+    """One series' buckets, oldest first: the newest bucket is always the last item, so a
+    reading is one copy and moving on is one C-level shift (no modulo, no rotation)."""
+
     __slots__ = ("bucket_s", "newest", "values")
 
     def __init__(self, size: int, bucket_s: int, newest: int) -> None:
@@ -56,19 +59,20 @@ class _Ring:
         self.newest = newest
 
     def bump(self, idx: int, amount: int) -> list[int]:
-        values, size = self.values, len(self.values)
+        values = self.values
         gap = idx - self.newest
-        if gap >= size:
-            values[:] = [0] * size
+        if gap > 0:
+            size = len(values)
+            if gap >= size:
+                values[:] = [0] * size
+            else:
+                del values[:gap]
+                values.extend([0] * gap)
             self.newest = idx
-        elif gap > 0:
-            for i in range(self.newest + 1, idx + 1):
-                values[i % size] = 0
-            self.newest = idx
-        if amount and self.newest - idx < size:  # late events land in their own bucket
-            values[idx % size] += amount
-        p = (self.newest + 1) % size
-        return values[p:] + values[:p]
+            gap = 0
+        if amount and gap > -len(values):  # late events land in their own bucket
+            values[gap - 1] += amount
+        return values[:]
 
 
 class MemoryCounters:
@@ -90,12 +94,12 @@ class MemoryCounters:
             self._sweep(now)
         out = []
         rings = self._rings
-        for need in needs:
-            idx = int(now + need.offset_s) // need.bucket_s
-            ring = rings.get(need.key)
+        for key, bucket_s, buckets, amount, offset_s in needs:
+            idx = int(now + offset_s) // bucket_s
+            ring = rings.get(key)
             if ring is None:
-                ring = rings[need.key] = _Ring(need.buckets, need.bucket_s, idx)
-            out.append(ring.bump(idx, need.amount))
+                ring = rings[key] = _Ring(buckets, bucket_s, idx)
+            out.append(ring.bump(idx, amount))
         return out
 
     def _sweep(self, now: float) -> None:

@@ -163,7 +163,7 @@ class ExportGuard:
         departing = self._people.is_departing(obs.subject)
         factor = self._departing_factor if departing else 1.0
         adjust = self._feedback.adjust_for(obs.subject)
-        ctx = self._plan.context(obs, local, needs, readings, departing, factor, adjust)
+        ctx = self._plan.context(obs, local, readings, departing, factor, adjust)
         clears = self._feedback.clears_for(obs.subject, obs.entity)
         if clears is None:  # the common case: no officer cleared an episode of theirs
             findings = [f for detector in self._detectors for f in detector.check(ctx)]
@@ -188,9 +188,7 @@ class ExportGuard:
         if clear is None:
             return ctx
         after = clear.subtract(needs, readings, ctx.obs.time)
-        return self._plan.context(
-            ctx.obs, ctx.local, needs, after, ctx.departing, ctx.factor, ctx.adjust
-        )
+        return self._plan.context(ctx.obs, ctx.local, after, ctx.departing, ctx.factor, ctx.adjust)
 
     def _act(self, obs: Observation, findings: list[Finding]) -> Verdict:
         ids = tuple(self._track(obs, f) for f in findings)

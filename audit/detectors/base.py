@@ -52,12 +52,15 @@ class LocalTime(NamedTuple):
 
 
 class LocalClock:
-    """Unix seconds → local day/hour, with the zone offset cached per UTC hour."""
+    """Unix seconds → local day/hour, with the zone offset cached per UTC hour and the
+    local time per minute (zone offsets are whole minutes; requests arrive many a minute)."""
 
     def __init__(self, zone: str) -> None:
         self._zone = ZoneInfo(zone)
         self._hour = -1
         self._offset = 0
+        self._minute = -1
+        self._local = LocalTime(0, 0, 3, 0)
 
     def offset(self, ts: float) -> int:
         hour = int(ts // 3600)
@@ -68,9 +71,12 @@ class LocalClock:
         return self._offset
 
     def local(self, ts: float) -> LocalTime:
-        seconds = int(ts) + self.offset(ts)
-        day, in_day = divmod(seconds, 86400)
-        return LocalTime(day, in_day // 3600, (day + 3) % 7, in_day // 60)
+        minute = int(ts) // 60
+        if minute != self._minute:
+            day, in_day = divmod(int(ts) + self.offset(ts), 86400)
+            self._local = LocalTime(day, in_day // 3600, (day + 3) % 7, in_day // 60)
+            self._minute = minute
+        return self._local
 
 
 class Need(NamedTuple):
@@ -90,7 +96,7 @@ class Context:
     obs: Observation
     local: LocalTime
     departing: bool
-    windows: dict[int, list[int]]  # window seconds → per-bucket records, person + entity
+    windows: list[list[int]]  # per volume window (shortest first): records per bucket
     days: list[int]  # records per local day, person + entity; last item is today
     days_all: list[int]  # records per local day, person, every entity
     crawl_pages: int | None  # continuation pages on this collection in the crawl window

@@ -22,6 +22,9 @@ from audit.detectors.off_hours import OffHoursDetector
 from audit.detectors.volume import WINDOW_BUCKETS, VolumeDetector
 
 DAY_BUCKETS = HISTORY_DAYS + 1  # 30 complete days and today
+# a person's series names for one entity: ((volume window key, bucket s), …), day, day of
+# every entity, off hours
+_Keys = tuple[tuple[tuple[str, int], ...], str, str, str]
 
 
 class HourHabits:
@@ -90,7 +93,6 @@ class SeriesPlan:
         d = config.detectors
         self._windows = VolumeDetector(d.volume).windows if d.volume.enabled else ()
         self._crawl = d.crawl if d.crawl.enabled else None
-        self._off = d.off_hours if d.off_hours.enabled else None
         self._hours = OffHoursDetector(d.off_hours, config.working_hours)
         self._habits = HourHabits(d.off_hours.usual_days, d.off_hours.usual_margin)
         self._sessions = Sessions(d.off_hours.session_break)
@@ -100,19 +102,23 @@ class SeriesPlan:
             "drip_days": b.drip_days,
             "drip_cap": b.drip_cap,
         }
+        off = d.off_hours
+        self._off_bucket = off.window // WINDOW_BUCKETS if off.enabled else None
+        self._keys: dict[tuple[str, str], _Keys] = {}  # (subject, entity) → series names
         # Past days do not change during a day: each person's history is computed once a day.
         self._history: dict[tuple[str, str], tuple[int, PersonalHistory]] = {}
 
     def needs(self, obs: Observation, local: LocalTime, offset_s: int) -> list[Need]:
-        """The series to bump, in the order ``context`` reads them back."""
+        """The series to bump, in the order ``context`` reads them back: the volume windows,
+        the two daily series, then the crawl pair and the off-hours series when they apply."""
         who, n = obs.subject, obs.records
-        needs = [
-            Need(f"w{w}|{who}|{obs.entity}", w // WINDOW_BUCKETS, WINDOW_BUCKETS, n)
-            for w in self._windows
-        ]
-        needs.append(Need(f"d|{who}|{obs.entity}", 86400, DAY_BUCKETS, n, offset_s))
-        needs.append(Need(f"d|{who}|*", 86400, DAY_BUCKETS, n, offset_s))
-        if self._crawl is not None:
+        keys = self._keys.get((who, obs.entity))
+        if keys is None:
+            keys = self._series_keys(who, obs.entity)
+        needs = [Need(key, bucket_s, WINDOW_BUCKETS, n) for key, bucket_s in keys[0]]
+        needs.append(Need(keys[1], 86400, DAY_BUCKETS, n, offset_s))
+        needs.append(Need(keys[2], 86400, DAY_BUCKETS, n, offset_s))
+        if self._crawl is not None and obs.query:
             index = page_index(obs.query, self._crawl)
             if index is not None:
                 collection = f"{obs.upstream}:{obs.path}"
@@ -120,32 +126,37 @@ class SeriesPlan:
                 deeper = 1 if index >= self._crawl.depth else 0
                 needs.append(Need(f"cp|{who}|{collection}", bucket, WINDOW_BUCKETS, deeper))
                 needs.append(Need(f"cr|{who}|{collection}", bucket, WINDOW_BUCKETS, n))
-        if self._off is not None and self._hours.is_off_hours(local.hour, local.weekday):
-            bucket = self._off.window // WINDOW_BUCKETS
-            needs.append(Need(f"o|{who}|{obs.entity}", bucket, WINDOW_BUCKETS, n))
+        if self._off_bucket is not None and self._hours.is_off_hours(local.hour, local.weekday):
+            needs.append(Need(keys[3], self._off_bucket, WINDOW_BUCKETS, n))
         return needs
+
+    def _series_keys(self, who: str, entity: str) -> _Keys:
+        """The person's series names for ``entity``, built once (not per request)."""
+        if len(self._keys) > 200_000:
+            self._keys.clear()
+        windows = tuple((f"w{w}|{who}|{entity}", w // WINDOW_BUCKETS) for w in self._windows)
+        keys = (windows, f"d|{who}|{entity}", f"d|{who}|*", f"o|{who}|{entity}")
+        self._keys[(who, entity)] = keys
+        return keys
 
     def context(
         self,
         obs: Observation,
         local: LocalTime,
-        needs: list[Need],
         readings: list[list[int]],
         departing: bool,
         factor: float,
         adjust: Callable[[str], float],
     ) -> Context:
         nw = len(self._windows)
-        windows = dict(zip(self._windows, readings[:nw], strict=True))
+        # after the windows and days, ``needs`` adds the crawl pair and/or the off-hours
+        # series: how many follow says which
+        extra = readings[nw + 2 :]
         crawl_pages = crawl_records = off_records = None
-        for need, values in zip(needs[nw + 2 :], readings[nw + 2 :], strict=True):
-            kind = need.key[: need.key.index("|")]
-            if kind == "cp":
-                crawl_pages = sum(values)
-            elif kind == "cr":
-                crawl_records = sum(values)
-            else:
-                off_records = sum(values)
+        if len(extra) >= 2:
+            crawl_pages, crawl_records = sum(extra[0]), sum(extra[1])
+        if len(extra) % 2:
+            off_records = sum(extra[-1])
         self._habits.seen(obs.subject, local)
         off_hours = off_records is not None
         session_off = self._sessions.began_off_hours(obs.subject, obs.time, off_hours)
@@ -162,7 +173,7 @@ class SeriesPlan:
             obs=obs,
             local=local,
             departing=departing,
-            windows=windows,
+            windows=readings[:nw],
             days=days,
             days_all=days_all,
             crawl_pages=crawl_pages,

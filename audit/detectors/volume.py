@@ -23,7 +23,8 @@ class VolumeDetector:
     def __init__(self, config: VolumeConfig) -> None:
         self._rules = config.rules
         self.windows: tuple[int, ...] = tuple(sorted({r.window for r in config.rules}))
-        self._plans: dict[tuple[tuple[str, ...], str], tuple[VolumeRule, ...]] = {}
+        # (roles, entity) → per window its rule and the window's place in ``Context.windows``
+        self._plans: dict[tuple[tuple[str, ...], str], tuple[tuple[VolumeRule, int], ...]] = {}
 
     def check(self, ctx: Context) -> Sequence[Finding]:
         obs = ctx.obs
@@ -32,8 +33,8 @@ class VolumeDetector:
             rules = self._plans[(obs.roles, obs.entity)] = self._compile(obs.roles, obs.entity)
         scale = ctx.scale(self.name)
         found: list[Finding] = []
-        for rule in rules:
-            buckets = ctx.windows[rule.window]
+        for rule, place in rules:
+            buckets = ctx.windows[place]
             total = sum(buckets)
             limit = rule.max * scale
             if total <= limit:
@@ -58,11 +59,11 @@ class VolumeDetector:
             )
         return found
 
-    def _compile(self, roles: tuple[str, ...], entity: str) -> tuple[VolumeRule, ...]:
+    def _compile(self, roles: tuple[str, ...], entity: str) -> tuple[tuple[VolumeRule, int], ...]:
         """Per window, the highest limit among the person's roles (each role's most specific
         rule); people whose roles have no rule for the window get the ``"*"`` rules."""
-        best: dict[int, VolumeRule] = {}
-        for window in self.windows:
+        best: dict[int, tuple[VolumeRule, int]] = {}
+        for place, window in enumerate(self.windows):
             rules = [r for r in self._rules if r.window == window]
             chosen = [
                 self._most_specific([r for r in rules if r.role == role], entity) for role in roles
@@ -75,7 +76,7 @@ class VolumeDetector:
                     if r is not None
                 ]
             if found:
-                best[window] = max(found, key=lambda r: r.max)
+                best[window] = (max(found, key=lambda r: r.max), place)
         return tuple(best.values())
 
     @staticmethod
