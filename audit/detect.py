@@ -165,16 +165,14 @@ class ExportGuard:
         adjust = self._feedback.adjust_for(obs.subject)
         ctx = self._plan.context(obs, local, readings, departing, factor, adjust)
         clears = self._feedback.clears_for(obs.subject, obs.entity)
+        findings: list[Finding] = []
         if clears is None:  # the common case: no officer cleared an episode of theirs
-            findings = [f for detector in self._detectors for f in detector.check(ctx)]
+            for detector in self._detectors:
+                findings += detector.check(ctx)
         else:
-            findings = [
-                f
-                for detector in self._detectors
-                for f in detector.check(
-                    self._cleared(ctx, clears.get(detector.name), needs, readings)
-                )
-            ]
+            for detector in self._detectors:
+                cleared = self._cleared(ctx, clears.get(detector.name), needs, readings)
+                findings += detector.check(cleared)
         if not findings:
             return NO_ACTION
         return self._act(obs, findings)

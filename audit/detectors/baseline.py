@@ -36,9 +36,10 @@ class BaselineDetector:
     def check(self, ctx: Context) -> Sequence[Finding]:
         today = ctx.days[-1]
         scale = ctx.scale(self.name)
+        if today < self._cfg.floor * scale:
+            return ()
         history = ctx.history
-        learning = len(history.active_past_days) < self._cfg.learning_days
-        if learning or today < self._cfg.floor * scale:
+        if len(history.active_past_days) < self._cfg.learning_days:
             return ()
         obs = ctx.obs
         z = (today - history.median) / history.sigma

@@ -19,9 +19,10 @@ class FirstAccessDetector:
 
     def check(self, ctx: Context) -> Sequence[Finding]:
         today = ctx.days[-1]
-        if today < self._cfg.records * ctx.scale(self.name) or any(ctx.days[:-1]):
+        history = ctx.history
+        if today < self._cfg.records * ctx.scale(self.name) or history.read_before:
             return ()
-        active = len(ctx.history.active_past_days)
+        active = len(history.active_past_days)
         if active < self._cfg.learning_days:
             return ()
         obs = ctx.obs

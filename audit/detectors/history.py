@@ -24,7 +24,7 @@ class PersonalHistory:
     median: float  # records of this entity per active past day
     mad: float
     sigma: float  # the day-to-day scale, see ``day_scale``
-    median_all: float  # records of every entity together per active past day
+    read_before: bool  # the person read this entity on one of the past days
     drip: DripReference | None  # None until there are enough active days
 
 
@@ -80,7 +80,8 @@ def day_scale(ordered: Sequence[float]) -> tuple[float, float, float]:
 def personal_history(
     days: list[int], days_all: list[int], *, learning_days: int, drip_days: int, drip_cap: float
 ) -> PersonalHistory:
-    """Summarise ``days`` (this entity) and ``days_all`` (every entity); the last item is today.
+    """Summarise ``days`` (this entity) on the days ``days_all`` (every entity) shows the
+    person active; the last item of both is today.
 
     Only days on which the person read anything count, so weekends and leave do not drag the
     median to zero. The drip window is the last ``drip_days - 1`` active days plus today; its
@@ -88,9 +89,8 @@ def personal_history(
     drip already under way does not raise its own bar."""
     active = tuple(i for i, n in enumerate(days_all[:-1]) if n)
     if not active:
-        return PersonalHistory(active, 0.0, 0.0, 1.0, 0.0, None)
+        return PersonalHistory(active, 0.0, 0.0, 1.0, False, None)
     med, mad, sigma = day_scale(sorted(days[i] for i in active))
-    med_all, _ = median_mad(sorted(days_all[i] for i in active))
     drip = None
     cut = len(active) - drip_days + 1
     if cut >= learning_days:
@@ -103,4 +103,4 @@ def personal_history(
         drip = DripReference(
             drip_days, ref_med, ref_sigma, drip_cap, past_z, sum(window), previous_z
         )
-    return PersonalHistory(active, med, mad, sigma, med_all, drip)
+    return PersonalHistory(active, med, mad, sigma, any(days[:-1]), drip)

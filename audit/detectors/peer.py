@@ -31,7 +31,9 @@ class PeerDetector:
         obs = ctx.obs
         day = ctx.local.day
         for role in obs.roles:
-            group = self._histories.setdefault((role, obs.entity), {})
+            group = self._histories.get((role, obs.entity))
+            if group is None:
+                group = self._histories[(role, obs.entity)] = {}
             known = group.get(obs.subject)
             if (known is None or known[0] != day) and len(group) < _MAX_SUBJECTS_PER_GROUP:
                 active = ctx.history.active_past_days
