@@ -129,6 +129,7 @@ class ExportGuard:
         self._departing_factor = config.detectors.departing.factor
         self._holds = holds or LocalHolds()  # replay and benchmarks: nothing to share
         self._feedback = self._holds.feedback
+        self._holds.on_release(self._untrack)
         self._open: dict[tuple[str, str, str, str], _Open] = {}
         self._dirty: dict[str, AlertRecord] = {}
         self._new: set[str] = set()
@@ -405,7 +406,6 @@ class ExportGuard:
             fp_max=rule.max,
             clear=clear,
         )
-        self._untrack(alert_id)
         effects = Effects(alert["detector"], alert["subject"], factor, clear)
         await self._holds.release_alert(alert_id, effects)
         return alert

@@ -11,7 +11,10 @@ lookup with no I/O. How the memory stays true across replicas:
                       the holds in force every ``refresh_s`` and at once when another replica
                       announces a change on the Redis channel ``wardgate:holds``
     released          resolving the alert deletes its hold in the resolve transaction;
-                      reinstating a person deletes their suspension; both are announced
+                      reinstating a person deletes their suspension; both are announced.
+                      Every replica tells its guard (``on_release``) as soon as it learns of
+                      a release, so the guard stops tracking that alert: the next crossing
+                      opens a new alert instead of updating the released one
 
 The same refresh carries what officers' verdicts change in detection (``audit/feedback.py``:
 false-positive threshold factors and clears): ``feedback`` is read with the holds, and a
@@ -129,6 +132,10 @@ def _load_in_force(
 # ── memory ───────────────────────────────────────────────────────────────────────────────
 
 
+def _nobody(_alert_id: str) -> None:
+    return None
+
+
 class LocalHolds:
     """Holds of this process only: replay and benchmarks, where there is nothing to share.
 
@@ -142,7 +149,13 @@ class LocalHolds:
         self._stored: dict[str, int] = {}  # alert id → refresh epoch when its hold was stored
         self._epoch = 0  # refreshes begun so far
         self._index: dict[tuple[str, str], tuple[Hold, ...]] = {}
+        self._released: Callable[[str], None] = _nobody
         self.feedback = Feedback()  # verdicts' effects: threshold factors and clears
+
+    def on_release(self, released: Callable[[str], None]) -> None:
+        """Call ``released(alert_id)`` for every alert whose hold is released (resolved or
+        reinstated, here or on another replica)."""
+        self._released = released
 
     def find(self, subject: str, entity: str, now: float) -> Hold | None:
         """The strongest hold on ``subject`` for ``entity`` in force at ``now`` (memory only)."""
@@ -186,10 +199,12 @@ class LocalHolds:
         self._drop(lambda h: h.alert_id == alert_id)
         if effects is not None:
             self.feedback.apply(effects)
+        self._released(alert_id)  # also an alert that held nothing: it is resolved
 
     async def release_person(self, subject: str) -> None:
         """The person was reinstated: lift their suspension (entity holds stay with alerts)."""
-        self._drop(lambda h: h.subject == subject and h.entity == EVERY_ENTITY)
+        for alert_id in self._drop(lambda h: h.subject == subject and h.entity == EVERY_ENTITY):
+            self._released(alert_id)
 
     async def start(self) -> None:
         return None
@@ -197,12 +212,16 @@ class LocalHolds:
     async def close(self) -> None:
         return None
 
-    def _drop(self, match: Callable[[Hold], bool]) -> None:
+    def _drop(self, match: Callable[[Hold], bool]) -> set[str]:
+        """Drop the holds that ``match``; return their alerts."""
+        dropped: set[str] = set()
         for holds in (self._mine, self._theirs):
             for alert_id in [i for i, h in holds.items() if match(h)]:
                 del holds[alert_id]
                 self._stored.pop(alert_id, None)
+                dropped.add(alert_id)
         self._reindex()
+        return dropped
 
     def _reindex(self) -> None:
         index: dict[tuple[str, str], list[Hold]] = {}
@@ -246,15 +265,23 @@ class SharedHolds(LocalHolds):
         async with self._refreshing:
             self._epoch += 1
             epoch = self._epoch
-            self._theirs, feedback = await asyncio.to_thread(
-                _load_in_force, self._engine, self._clock(), self.feedback.version
+            now = self._clock()
+            theirs, feedback = await asyncio.to_thread(
+                _load_in_force, self._engine, now, self.feedback.version
             )
             self.feedback.replace(feedback)
+            known = dict(self._theirs)  # the table's holds as this replica knew them
             # a hold stored before this read began is in the table's answer, or was released
             for alert_id in [i for i, e in self._stored.items() if e < epoch]:
                 del self._stored[alert_id]
-                self._mine.pop(alert_id, None)
+                if (mine := self._mine.pop(alert_id, None)) is not None:
+                    known[alert_id] = mine
+            self._theirs = theirs
             self._reindex()
+            # gone from the table before its time: resolved or reinstated on another replica
+            for alert_id, hold in known.items():
+                if alert_id not in theirs and (hold.until is None or hold.until > now):
+                    self._released(alert_id)
 
     async def stored(self, holds: list[Hold]) -> None:
         await super().stored(holds)

@@ -7,6 +7,7 @@ observation. Keys are ``<kind>|<subject>|<what>``; the counters add their own pr
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 from audit.detectors.base import (
     HISTORY_DAYS,
@@ -97,11 +98,12 @@ class SeriesPlan:
         self._habits = HourHabits(d.off_hours.usual_days, d.off_hours.usual_margin)
         self._sessions = Sessions(d.off_hours.session_break)
         b = d.baseline
-        self._history_options = {
-            "learning_days": b.learning_days,
-            "drip_days": b.drip_days,
-            "drip_cap": b.drip_cap,
-        }
+        self._summarise = partial(
+            personal_history,
+            learning_days=b.learning_days,
+            drip_days=b.drip_days,
+            drip_cap=b.drip_cap,
+        )
         off = d.off_hours
         self._off_bucket = off.window // WINDOW_BUCKETS if off.enabled else None
         self._keys: dict[tuple[str, str], _Keys] = {}  # (subject, entity) → series names
@@ -181,7 +183,7 @@ class SeriesPlan:
         if cached is None or cached[0] != local.day:
             if len(self._history) > 200_000:
                 self._history.clear()
-            history = personal_history(days, days_all, **self._history_options)
+            history = self._summarise(days, days_all)
             cached = self._history[key] = (local.day, history)
         # positional: keyword arguments cost about 1 µs a request here (order as in Context)
         return Context(

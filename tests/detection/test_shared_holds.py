@@ -234,6 +234,43 @@ async def test_an_alert_resolved_elsewhere_stays_resolved(replica: Start, schema
     assert (await b.precheck("sales07", "crm", "customer")).alert_ids == (newer["id"],)
 
 
+async def test_an_alert_resolved_elsewhere_is_no_longer_tracked_once_its_release_arrives(
+    replica: Start, clock: Clock
+) -> None:
+    counters = shared_counters()
+    a, b = await replica(counters=counters()), await replica(counters=counters())
+    first = await block(a)
+    await a.drain()
+    clock.now = T + 60
+    await b.resolve(first, by="officer1", verdict="true_positive")
+    await within(CONVERGE_S, lambda: _is(a, "none"))
+    # the release reached A: its next crossing is a new alert, not the resolved one…
+    verdict = await a.observe(obs(T + 120, 10))
+    assert verdict.action == "block" and first not in verdict.alert_ids
+    (newer,) = (await a.precheck("sales07", "crm", "customer")).alert_ids
+    assert newer in verdict.alert_ids
+    # …and its block holds from that request on, also after A has written it
+    for _ in range(2):
+        refused = await a.precheck("sales07", "crm", "customer")
+        assert refused.action == "block" and refused.alert_ids == (newer,)
+        await a.drain()
+    assert b.alerts.get(first)["hits"] == 1  # the resolved alert was not touched
+    await within(CONVERGE_S, lambda: _is(b, "block"))
+
+
+async def test_a_throttle_that_ran_out_is_not_a_release_its_alert_goes_on(
+    replica: Start, clock: Clock
+) -> None:
+    a = await replica(refresh_s=0.05)
+    first = await a.observe(obs(T, 2500))
+    assert first.action == "throttle"
+    await a.drain()
+    clock.now = T + 901  # the throttle ended; its alert is still open
+    await asyncio.sleep(0.2)  # refreshes that no longer find the hold in force
+    again = await a.observe(obs(T + 901, 10))
+    assert again.action == "throttle" and again.alert_ids == first.alert_ids
+
+
 async def test_a_false_positive_raises_the_threshold_on_every_replica(replica: Start) -> None:
     a, b = await replica(), await replica()
     verdict = await a.observe(obs(T, 2100))
