@@ -9,13 +9,14 @@
 
 Nothing on this path touches the database: alerts are deduplicated in memory (per person +
 detector + entity + scope, while activity continues within ``dedup``) and written by a
-background task; notifications are sent by background tasks too.
+background task; notifications are sent by background tasks too (``audit/tracking.py``).
 
 Holds (throttles, blocks, suspensions; ``audit/holds.py``) apply on every replica: one placed
 here refuses at once here, is stored with its alert and announced, and the other replicas
 refuse within about a second. Resolving the alert (on any replica) releases its hold
-everywhere; reinstating a person releases their suspension. An alert resolved elsewhere
-while this replica still tracks it is not updated again: the next finding opens a new one.
+everywhere; reinstating a person releases their suspension. A replica stops tracking an
+alert as soon as it learns of the release (an alert that held nothing: when its next write
+finds it resolved), so the next finding opens a new alert, never updates a resolved one.
 
 Verdicts (``audit/feedback.py``) reach every replica the same way: a false positive raises
 the person's threshold for that detector; a benign or false-positive verdict clears that
@@ -26,10 +27,9 @@ after the verdict, not blocked again at once. A true positive clears nothing.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import time
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -52,13 +52,13 @@ from audit.event import time_ordered_id
 from audit.feedback import CLEARING_VERDICTS, Clear, Effects, take_clear
 from audit.holds import EVERY_ENTITY, Hold, LocalHolds
 from audit.notify import Notifier
+from audit.tracking import AlertTracker
 from gateway.access import PeopleActions
 from gateway.errors import Forbidden, RequestRefused, TooManyRequests
 
 __all__ = ["ExportGuard", "Observation", "Verdict"]
 
 log = structlog.get_logger(__name__)
-_MAX_REQUEST_IDS = 10  # sample request ids kept as evidence per alert
 _REASONS = {
     "throttle": "export_throttled",
     "block": "export_blocked",
@@ -96,13 +96,6 @@ class Verdict:
 NO_ACTION = Verdict()
 
 
-@dataclass(slots=True)
-class _Open:
-    record: AlertRecord
-    last_seen: float
-    request_ids: list[str] = field(default_factory=list)
-
-
 class ExportGuard:
     """Bulk-export detection and its actions; see the module docstring."""
 
@@ -120,7 +113,6 @@ class ExportGuard:
         self.alerts = alerts
         self._counters = counters
         self._people = people
-        self._notifier = notifier
         self._clock = clock
         self._local = LocalClock(config.timezone)
         self._plan = SeriesPlan(config)
@@ -129,15 +121,8 @@ class ExportGuard:
         self._departing_factor = config.detectors.departing.factor
         self._holds = holds or LocalHolds()  # replay and benchmarks: nothing to share
         self._feedback = self._holds.feedback
-        self._holds.on_release(self._untrack)
-        self._open: dict[tuple[str, str, str, str], _Open] = {}
-        self._dirty: dict[str, AlertRecord] = {}
-        self._new: set[str] = set()
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._worker: asyncio.Task[None] | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self._tracker = AlertTracker(alerts, self._holds, notifier, config.dedup)
+        self._holds.on_release(self._tracker.untrack)
         self._degraded_alerted = False
 
     # ── request path ────────────────────────────────────────────────────────────────────
@@ -190,7 +175,7 @@ class ExportGuard:
         return self._plan.context(ctx.obs, ctx.local, after, ctx.departing, ctx.factor, ctx.adjust)
 
     def _act(self, obs: Observation, findings: list[Finding]) -> Verdict:
-        ids = tuple(self._track(obs, f) for f in findings)
+        ids = tuple(self._tracker.track(obs, f) for f in findings)
         strongest = max(range(len(findings)), key=lambda i: ACTION_RANK[findings[i].action])
         finding, alert_id = findings[strongest], ids[strongest]
         log.info(
@@ -209,7 +194,7 @@ class ExportGuard:
         entity = EVERY_ENTITY if finding.action == "suspend" else obs.entity
         self._holds.place(Hold(alert_id, obs.subject, entity, finding.action, until, detail))
         if finding.action == "suspend":
-            self._spawn(
+            self._tracker.spawn(
                 self._people.suspend(
                     obs.subject, by=f"detector:{finding.detector}", reason=finding.explanation
                 )
@@ -226,54 +211,6 @@ class ExportGuard:
         else:
             then = "your access is suspended until a security officer reinstates it"
         return f"{finding.explanation}; {then} (alert {alert_id})"
-
-    def _track(self, obs: Observation, finding: Finding) -> str:
-        """Open a new alert or update the running one for this person, detector and scope."""
-        key = (finding.detector, obs.subject, obs.entity, finding.scope)
-        current = self._open.get(key)
-        # A finding about a day (or a 24-hour window) stays one alert for that window.
-        gap = max(self.config.dedup, finding.window_s)
-        if current is not None and obs.time - current.last_seen <= gap:
-            rec = current.record
-            rec.count = max(rec.count, finding.count)
-            rec.hits += 1
-            rec.window_end = obs.time
-            rec.explanation = finding.explanation
-            if ACTION_RANK[finding.action] > ACTION_RANK[rec.action]:
-                rec.action, rec.severity = finding.action, finding.severity
-            current.last_seen = obs.time
-        else:
-            if len(self._open) > 10_000:
-                self._forget_idle(obs.time)
-            rec = AlertRecord(
-                id=time_ordered_id(),
-                detector=finding.detector,
-                subject=obs.subject,
-                entity=obs.entity,
-                scope=finding.scope,
-                severity=finding.severity,
-                action=finding.action,
-                window_start=obs.time - finding.window_s,
-                window_end=obs.time,
-                count=finding.count,
-                hits=1,
-                explanation=finding.explanation,
-            )
-            current = self._open[key] = _Open(rec, obs.time)
-            self._new.add(rec.id)
-        if obs.request_id and len(current.request_ids) < _MAX_REQUEST_IDS:
-            current.request_ids.append(obs.request_id)
-        rec.evidence = {
-            **finding.evidence,
-            "requests": rec.hits,
-            "request_ids": list(current.request_ids),
-        }
-        self._mark_dirty(rec)
-        return rec.id
-
-    def _forget_idle(self, now: float) -> None:
-        for key in [k for k, o in self._open.items() if now - o.last_seen > self.config.dedup]:
-            del self._open[key]
 
     def _on_counters_state(self, now: float) -> None:
         self._degraded_alerted = self._counters.degraded
@@ -297,80 +234,14 @@ class ExportGuard:
                 "its own traffic until Redis answers again"
             ),
         )
-        self._new.add(rec.id)
-        self._mark_dirty(rec)
-
-    # ── background: alert writes and notifications ─────────────────────────────────────
-
-    def _mark_dirty(self, rec: AlertRecord) -> None:
-        self._dirty[rec.id] = rec
-        self._idle.clear()
-        self._wake.set()
-        if self._worker is None or self._worker.done():
-            self._worker = asyncio.get_running_loop().create_task(self._write_loop())
-
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.get_running_loop().create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("detection_background_failed", error=repr(task.exception()))
-
-    async def _write_loop(self) -> None:
-        while True:
-            await self._wake.wait()
-            self._wake.clear()
-            batch = {
-                i: dataclasses.replace(r, evidence=dict(r.evidence)) for i, r in self._dirty.items()
-            }
-            self._dirty.clear()
-            new = {i for i in batch if i in self._new}
-            self._new -= new
-            holds = {i: h for i in batch if (h := self._holds.unstored(i)) is not None}
-            try:
-                closed = await asyncio.to_thread(self._write, list(batch.values()), holds)
-            except Exception as exc:  # the database is away: keep the alerts, try again
-                log.error("alert_write_failed", error=type(exc).__name__, pending=len(batch))
-                for i, rec in batch.items():
-                    self._dirty.setdefault(i, rec)
-                self._new |= new
-                await asyncio.sleep(1.0)
-                self._wake.set()
-                continue
-            placed = [h for i, h in holds.items() if i not in closed]
-            if placed:
-                await self._holds.stored(placed)
-            for alert_id in closed:
-                self._holds.forget(alert_id)
-                self._untrack(alert_id)
-            if self._notifier is not None:
-                for alert_id in new:
-                    self._spawn(self._notifier.notify(_public(batch[alert_id])))
-            if not self._dirty:
-                self._idle.set()
-
-    def _write(self, records: list[AlertRecord], holds: dict[str, Hold]) -> set[str]:
-        """Store the alerts with the holds they placed; return those found resolved."""
-        return {rec.id for rec in records if not self.alerts.save(rec, holds.get(rec.id))}
-
-    def _untrack(self, alert_id: str) -> None:
-        """Stop tracking an alert an officer resolved; the next finding opens a new one."""
-        for tracked in [k for k, o in self._open.items() if o.record.id == alert_id]:
-            del self._open[tracked]
+        self._tracker.report(rec)
 
     async def drain(self) -> None:
         """Wait until every alert so far is written and every notification has finished."""
-        await self._idle.wait()
-        while self._tasks:
-            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+        await self._tracker.drain()
 
     async def aclose(self) -> None:
-        await self.drain()
-        if self._worker is not None:
-            self._worker.cancel()
+        await self._tracker.aclose()
         await self._holds.close()
         await self._counters.aclose()
 
@@ -434,18 +305,3 @@ class ExportGuard:
 
     def threshold_factor(self, detector: str, subject: str) -> float:
         return self._feedback.factor(detector, subject)
-
-
-def _public(rec: AlertRecord) -> dict[str, Any]:
-    """The notification body: what an on-call officer needs, no evidence internals."""
-    return {
-        "id": rec.id,
-        "detector": rec.detector,
-        "subject": rec.subject,
-        "entity": rec.entity,
-        "severity": rec.severity,
-        "action": rec.action,
-        "count": rec.count,
-        "explanation": rec.explanation,
-        "window_end": rec.window_end,
-    }
