@@ -1,6 +1,6 @@
 # Two commands set everything up on a fresh machine:
 #   make demo   run Wardgate on its embedded defaults (SQLite, sample upstreams, no other server)
-#   make test   install, then run every test
+#   make test   install, then lint, type-check and run every test
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
@@ -23,6 +23,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check gateway audit tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/wardgate policy test
 	$(VENV)/bin/pytest -q -p no:cacheprovider
 
@@ -31,6 +32,7 @@ policy-test: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check gateway audit tests bench
+	$(VENV)/bin/mypy
 	$(VENV)/bin/ruff format --check gateway audit tests bench
 
 bench: $(STAMP)
