@@ -81,18 +81,25 @@ def partial(text: str, keep_first: int, keep_last: int) -> str:
     return _partial_hider(keep_first, keep_last)(text)
 
 
+# Runs of '*' for the usual lengths, built once: a lookup is cheaper than '*' * n per value.
+_STARS = tuple("*" * n for n in range(65))
+
+
 @lru_cache(maxsize=256)
 def _partial_hider(first: int, last: int) -> Callable[[Any], Any]:
-    keep = first + last
+    keep, stars = first + last, _STARS
 
     def hide(text: Any) -> Any:
         if type(text) is not str:
             return _hide_other(text, hide)
         size = len(text)
         if size <= keep:  # nothing left to hide: hide it all
-            return "*" * size
+            return stars[size] if size < 65 else "*" * size
+        hidden = size - keep
         # one f-string builds the result in one allocation (two '+' make an extra copy)
-        return f"{text[:first]}{'*' * (size - keep)}{text[size - last :]}"
+        return (
+            f"{text[:first]}{stars[hidden] if hidden < 65 else '*' * hidden}{text[size - last :]}"
+        )
 
     return hide
 
