@@ -88,6 +88,13 @@ class XmlWalk:
         self, rest: Iterable[etree._Element], records: list[etree._Element], plan: CompiledPlan
     ) -> None:
         """Hide by the plan outside the records in ``rest``, then inside each record once."""
+        if self.mask_pii:
+            # A record's tail is outside text that the outside walk never visits; mask it
+            # before that walk can join a removed element's tail onto it ("a@b.cn" + "v1"
+            # would no longer read as an e-mail). Masking masked text changes nothing.
+            for record in records:
+                if record.tail:
+                    record.tail = mask_pii(record.tail)[0]
         gone = self.run(rest, plan.outside, frozenset(records))
         if self.nested or gone:
             records = _outermost(records, gone)

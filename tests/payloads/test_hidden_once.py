@@ -148,6 +148,16 @@ def test_records_inside_a_hidden_element_go_with_it(run_filter, catalog, masker)
     assert result.masked_fields == ("Batch",)
 
 
+def test_pii_after_a_record_is_masked_before_a_removed_element_joins_its_tail(catalog):
+    # "li@acme.cn" follows a record; the removed <Notes> after it brings its tail "v1" next to
+    # it. Joined first, "li@acme.cnv1" no longer reads as an e-mail and would leave unmasked.
+    body = update_response(f"{product('A')}li@acme.cn<e:Notes>x</e:Notes>v1")
+    plan = plan_hiding("product", catalog, "Notes", mask_pii=True, Notes=HideAction.REMOVE)
+    for out, records, _ in both_ways(body, "e:UpdateProductResponse/e:Product", plan, 16):
+        assert b"li@acme.cn" not in out and b"**@acme.cnv1" in out
+        assert records == 1
+
+
 def test_json_copies_at_any_depth_are_hidden_once_by_the_same_rule(
     run_filter, customers, catalog, masker
 ):
