@@ -210,7 +210,7 @@ class ApiKeyStore:
                 "an API key needs at least one role; pass --role ROLE",
                 reason_id="api_key_bad_input",
             )
-        key_id = secrets.token_urlsafe(9)  # 9 bytes = 12 url-safe characters
+        key_id = _new_key_id()
         secret = secrets.token_urlsafe(SECRET_BYTES)
         row = ApiKey(
             id=key_id,
@@ -269,3 +269,11 @@ class ApiKeyStore:
         with self._sessions() as session:
             rows = session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc())).all()
             return [_record(row) for row in rows]
+
+
+def _new_key_id() -> str:
+    """12 url-safe characters (9 random bytes), never starting with '-': an id that did
+    would read as an option in ``wardgate keys revoke ID``."""
+    while (key_id := secrets.token_urlsafe(9)).startswith("-"):
+        pass
+    return key_id

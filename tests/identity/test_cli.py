@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,21 @@ def test_unusable_database_exits_2(tmp_path: Path, args: list[str]) -> None:
     assert result.stderr.startswith("error:")
     assert "Traceback" not in result.output
     assert "hunter2" not in result.output
+
+
+def test_a_key_id_never_starts_with_a_dash_so_revoke_can_name_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # 1 id in 64 would start with '-' and read as an option: `keys revoke -xyz` fails.
+    drawn = iter(["-startsdash0", "plainid00001"])
+    real = secrets.token_urlsafe
+    monkeypatch.setattr(
+        "gateway.apikeys.secrets.token_urlsafe", lambda n: next(drawn) if n == 9 else real(n)
+    )
+    created = run("create", "bot", "--subject", "svc-bot", "--role", "crm-sync", "--db", db_url)
+    assert created.exit_code == 0, created.output
+    [key] = [line for line in created.stdout.splitlines() if line.startswith("wgk_")]
+    key_id, _ = split_key(key)  # type: ignore[misc]
+    assert key_id == "plainid00001"
+    revoked = run("revoke", key_id, "--reason", "rotated", "--db", db_url)
+    assert revoked.exit_code == 0, revoked.output
