@@ -19,6 +19,8 @@ from functools import lru_cache
 from operator import attrgetter
 from typing import Literal, NamedTuple
 
+from gateway._piiscan import scan
+
 PiiKind = Literal["cn_resident_id", "cn_mobile", "bank_card", "email"]
 
 
@@ -143,48 +145,29 @@ def count_pii(data: str | bytes) -> Counter[str]:
     """PII occurrences by kind, exactly as ``find_pii`` finds them in the same text.
 
     Built for whole response bodies: ``bytes`` (UTF-8, or any ASCII-compatible encoding:
-    every pattern is ASCII) are scanned without decoding, and digit runs are found on a
-    copy where every digit is ``0``, so the regex engine skips to candidates by a literal.
-    E-mail positions are worked out only when a digit hit might lie inside an e-mail;
-    otherwise the e-mails are only counted.
+    every pattern is ASCII) are scanned without decoding, by compiled code
+    (``gateway/_piiscan.c``): it counts e-mails and the bare digit runs it can
+    classify. What it leaves undecided (runs with separators, hits whose neighbours could
+    make them part of an e-mail) is decided here, with the e-mails' positions.
     """
     raw = data if isinstance(data, bytes) else data.encode("utf-8", "surrogatepass")
-    kinds: list[PiiKind] = []  # hits that are certainly not inside an e-mail
+    *found, undecided = scan(raw, _today(int(time.time()) // 86400))
+    counts: Counter[str] = Counter(
+        {kind: n for kind, n in zip(_SCANNED_KINDS, found, strict=True) if n}
+    )
     near_email: list[PiiHit] = []  # hits that may lie inside an e-mail: decided below
-    size = len(raw)
-    # Locals, not globals: this loop runs once per candidate (tens of thousands per body).
-    bare_run_kind, local_or_at, domain_or_at = _bare_run_kind, _LOCAL_OR_AT, _DOMAIN_OR_AT
-    one, mobile_second, add_kind = _ONE, _MOBILE_SECOND, kinds.append
-    is_id = _is_resident_id
-    for start, end in map(_SPAN, _SHADOW_RUN.finditer(raw.translate(_SHADOW))):
-        found = raw[start:end]
-        # The commonest candidates, a bare 11-digit mobile and an ID, with one call or none.
-        width = end - start
-        if width == 11 and found[0] == one and found[1] in mobile_second and found.isdigit():
-            kind: PiiKind | None = "cn_mobile"
-        elif width == 18 and is_id(found):
-            kind = "cn_resident_id"
+    for code, start, end in undecided:
+        if code < 0:  # a run with separators
+            near_email.extend(_window_hits(raw, start, end))
         else:
-            kind = bare_run_kind(found)
-        if kind is None:
-            if b" " in found or b"-" in found:  # rare: a run with separators
-                near_email.extend(_window_hits(raw, start, end))
-        # A hit can lie inside an e-mail only if the byte after its run may continue a
-        # local part (or is the '@'), or the byte before may be a domain's (or the '@').
-        elif (end < size and raw[end] in local_or_at) or (start and raw[start - 1] in domain_or_at):
-            near_email.append(PiiHit(kind, start, end))
-        else:
-            add_kind(kind)
-    counts: Counter[str] = Counter(kinds)
+            near_email.append(PiiHit(_SCANNED_KINDS[code], start, end))
     if near_email:
-        emails = _email_ats(raw)
-        counts.update(hit.kind for hit in _outside_emails(raw, near_email, emails))
-        found_emails = len(emails)
-    else:
-        found_emails = len(_EMAIL_BYTES.findall(raw)) if b"@" in raw else 0
-    if found_emails:
-        counts["email"] += found_emails
+        counts.update(hit.kind for hit in _outside_emails(raw, near_email, _email_ats(raw)))
     return counts
+
+
+# What the scanner counts, in its order (undecided hits carry the index of their kind).
+_SCANNED_KINDS: tuple[PiiKind, ...] = ("cn_mobile", "cn_resident_id", "bank_card", "email")
 
 
 def _window_hits(raw: bytes, start: int, end: int) -> list[PiiHit]:
@@ -209,8 +192,6 @@ _SHADOW_RUN = re.compile(_DIGIT_RUN.pattern.replace(r"\d", "0").encode())
 _EMAIL_BYTES = re.compile(b"@(?<=[A-Za-z0-9._%+-]@)" + _EMAIL_DOMAIN.pattern[1:].encode())
 _EMAIL_LOCAL_BYTES = re.compile(_EMAIL_LOCAL_REVERSED.pattern.encode())
 _LOCAL_BYTES = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._%+-"
-_LOCAL_OR_AT = frozenset(_LOCAL_BYTES + b"@")
-_DOMAIN_OR_AT = frozenset(_LOCAL_BYTES.translate(None, b"_%+") + b"@")
 _PLUS = ord("+")
 
 

@@ -75,6 +75,13 @@ def test_counting_bytes_finds_what_find_pii_finds(text):
         ('"@a.cn", "x@b.cn"', {"email": 1}),
         ("x@@b.cn @c.cn .@d.cn", {"email": 1}),
         ("@13800138000.com", {"cn_mobile": 1}),
+        # the domain ends after the last label of 2-24 letters (not the first label)
+        ("a@b." + "c" * 24, {"email": 1}),
+        ("a@b." + "c" * 25, {}),
+        ("a@b." + "c" * 25 + ".cn", {"email": 1}),
+        ("a@cn", {}),
+        ("a@b.c1 a@b..cn a@b.-", {}),
+        ("a@b.cn. x@y.cn-x.de@z.io", {"email": 3}),
     ],
 )
 def test_counting_next_to_e_mails(text, expected):
@@ -136,7 +143,11 @@ def _reference_is_resident_id(candidate: str) -> bool:
 def test_resident_id_check_matches_the_reference(area, year, month, day, serial, check):
     body = f"{area}{year:04d}{month:02d}{day:02d}{serial:03d}"
     candidate = _with_check(body) if check is None else body + check
-    assert is_resident_id(candidate) == _reference_is_resident_id(candidate)
+    valid = _reference_is_resident_id(candidate)
+    assert is_resident_id(candidate) == valid
+    # the compiled body scan decides IDs on its own: it must agree too, wherever the ID sits
+    for text in (candidate, f'"id":"{candidate}"', f"ID {candidate}, born"):
+        assert count_pii(text.encode())["cn_resident_id"] == int(valid)
 
 
 @pytest.mark.parametrize(
@@ -152,7 +163,30 @@ def test_resident_id_check_matches_the_reference(area, year, month, day, serial,
     ],
 )
 def test_resident_id_birth_dates(born, valid):
-    assert is_resident_id(_with_check(f"110105{born}002")) is valid
+    candidate = _with_check(f"110105{born}002")
+    assert is_resident_id(candidate) is valid
+    assert count_pii(candidate.encode())["cn_resident_id"] == int(valid)
+
+
+# Bytes chosen to build digit runs, separators, ID check characters and e-mail edges, plus
+# bytes that are not ASCII: any byte string, read as latin-1, is text the reference can take.
+run_bytes = st.lists(
+    st.sampled_from([*b"0123456789", *b"0123456789", *b" -Xx@.+_%acnZ\n\"", 0xE4, 0x80, 0xFF]),
+    max_size=80,
+).map(bytes)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(
+    prefix=run_bytes,
+    sample=st.sampled_from([s.encode() for s in PII_SAMPLES]),
+    suffix=run_bytes,
+)
+def test_counting_any_bytes_finds_what_find_pii_finds(prefix, sample, suffix):
+    # Samples glued to random runs: the scanner's block edges, X handling and e-mail
+    # neighbours are where a compiled rewrite could drift from the reference.
+    for raw in (prefix + suffix, prefix + sample + suffix):
+        assert count_pii(raw) == _kinds(raw.decode("latin-1"))
 
 
 # --- the JSON walk ----------------------------------------------------------------------
