@@ -76,6 +76,20 @@ def test_every_python_package_reaches_the_image() -> None:
     assert [path for path in copied if ignored(path)] == []
 
 
+def test_the_build_stage_can_compile_the_extension_modules() -> None:
+    """python:3.11-slim has no compiler: without one, `pip install .` fails on the C scanner.
+    A module built here for this machine must not reach the build context either."""
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())
+    sources = [s for ext in project["tool"]["setuptools"]["ext-modules"] for s in ext["sources"]]
+    assert sources and all(source.startswith(("gateway/", "audit/")) for source in sources)
+    steps = instructions()
+    build_stage = steps[: [word for word, _ in steps].index("FROM", 1)]
+    runs = [args for word, args in build_stage if word == "RUN"]
+    compiler = next(i for i, run in enumerate(runs) if "apt-get install" in run and "gcc" in run)
+    assert compiler < next(i for i, run in enumerate(runs) if "pip install ." in run)
+    assert ignored("gateway/_piiscan.cpython-311-x86_64-linux-gnu.so")
+
+
 def test_local_state_and_secrets_stay_out_of_the_build_context() -> None:
     for path in (".git", ".venv", ".wardgate", ".env", "audit/__pycache__", "x.db"):
         assert ignored(path), path
