@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install lint policy-test bench clean
 
-$(STAMP): pyproject.toml gateway/_piiscan.c
+$(STAMP): pyproject.toml $(wildcard gateway/*.c)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.fieldplan import HideAction, HideRule
 from gateway.masking import REDACTED, Masker, mask_pii, partial
@@ -23,6 +25,28 @@ from gateway.pii import find_pii, is_unionpay
 )
 def test_partial(text, first, last, expected):
     assert partial(text, first, last) == expected
+
+
+def _partial_reference(text: str, first: int, last: int) -> str:
+    hidden = len(text) - first - last
+    if hidden <= 0:
+        return "*" * len(text)
+    return text[:first] + "*" * hidden + text[len(text) - last :]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    text=st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
+    first=st.integers(0, 12),
+    last=st.integers(0, 12),
+)
+def test_partial_matches_the_rule_for_any_text(text, first, last):
+    # The compiled action builds strings itself: they must be equal (and hash equal) to the
+    # same text built by Python, whatever characters are kept or hidden (1-4 byte wide).
+    shown = partial(text, first, last)
+    expected = _partial_reference(text, first, last)
+    assert shown == expected and hash(shown) == hash(expected)
+    assert {shown: 1}[expected] == 1
 
 
 def test_hide_actions():
