@@ -1,7 +1,7 @@
 """The filters' fast paths give the same answers as the plain ones, and nothing slips past them.
 
-- PII counting over raw bytes (digit runs found on a zeroed copy, e-mail proximity checked
-  lazily) counts exactly what ``find_pii`` finds, on any text;
+- PII counting over raw bytes (the compiled scan in ``gateway/_piiscan.c``, e-mail proximity
+  decided in Python) counts exactly what ``find_pii`` finds, on any text and any bytes;
 - the joined prefilter (``may_hold_pii`` over values joined by NUL) never skips a value that
   holds PII, in any of the spellings the detectors accept;
 - the resident-ID check without date objects agrees with a plain reference implementation;
