@@ -19,8 +19,10 @@ typedef struct {
 
 static PyObject *mask_text(PyObject *text, Py_ssize_t first, Py_ssize_t last)
 {
+#if PY_VERSION_HEX < 0x030C0000 /* strings are always ready from 3.12 on */
     if (PyUnicode_READY(text) < 0)
         return NULL;
+#endif
     const Py_ssize_t size = PyUnicode_GET_LENGTH(text);
     if (size <= first + last)
         first = last = 0; /* nothing left to hide: hide it all */
