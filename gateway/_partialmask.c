@@ -122,8 +122,10 @@ static PyTypeObject PartialMaskType = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "gateway._partialmask",
-    "The partial hide action, compiled (see gateway.masking).", -1, NULL,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gateway._partialmask",
+    .m_doc = "The partial hide action, compiled (see gateway.masking).",
+    .m_size = -1,
 };
 
 PyMODINIT_FUNC PyInit__partialmask(void)

@@ -138,7 +138,7 @@ static int add_undecided(PyObject *undecided, int kind, Py_ssize_t start, Py_ssi
     return failed;
 }
 
-static PyObject *scan(PyObject *module, PyObject *args)
+static PyObject *scan(PyObject *Py_UNUSED(module), PyObject *args)
 {
     Py_buffer body;
     const char *today;
@@ -217,8 +217,11 @@ static PyMethodDef methods[] = {
 };
 
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "gateway._piiscan",
-    "PII counted over a whole body (see gateway.pii.count_pii).", -1, methods,
+    PyModuleDef_HEAD_INIT,
+    .m_name = "gateway._piiscan",
+    .m_doc = "PII counted over a whole body (see gateway.pii.count_pii).",
+    .m_size = -1,
+    .m_methods = methods,
 };
 
 PyMODINIT_FUNC PyInit__piiscan(void) { return PyModule_Create(&module); }
