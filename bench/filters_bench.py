@@ -128,20 +128,19 @@ def cases() -> dict[str, Case]:
     }  # fmt: skip
 
 
-def paired_medians(
-    fn: Callable[[], object], reference: Callable[[], object], repeat: int
-) -> tuple[float, float]:
-    """Median CPU seconds of ``fn`` and of ``reference`` over ``repeat`` calls each, made in
-    turn so that both see the same machine (these shared machines change speed by a third
-    within minutes); one warm-up call each first (plan cache, key memos)."""
-    fn(), reference()
-    times: tuple[list[float], list[float]] = ([], [])
+def cpu_medians(*calls: Callable[[], object], repeat: int) -> list[float]:
+    """Median CPU seconds of each call over ``repeat`` rounds, the calls made in turn within
+    a round so that all see the same machine (these shared machines change speed by half
+    within an hour); one warm-up call each first (plan cache, key memos)."""
+    for call in calls:
+        call()
+    times: list[list[float]] = [[] for _ in calls]
     for _ in range(repeat):
-        for call, spent in zip((fn, reference), times, strict=True):
+        for call, spent in zip(calls, times, strict=True):
             start = time.process_time()
             call()
             spent.append(time.process_time() - start)
-    return statistics.median(times[0]), statistics.median(times[1])
+    return [statistics.median(spent) for spent in times]
 
 
 def parse_and_write(case: Case) -> Callable[[], object]:
@@ -194,7 +193,7 @@ def measure(repeat: int) -> tuple[list[Row], list[str]]:
     def throughput(key: str, target: float | None) -> None:
         case = every[key]
         mb = len(case.body) / 1e6
-        spent, reference = paired_medians(case.run, parse_and_write(case), repeat)
+        spent, reference = cpu_medians(case.run, parse_and_write(case), repeat=repeat)
         speed = mb / spent
         peak = peak_in_child(key)
         misses = [] if target is None or speed >= target else ["speed"]
@@ -203,7 +202,7 @@ def measure(repeat: int) -> tuple[list[Row], list[str]]:
         goal = "—" if target is None else f"≥ {target:.0f} MB/s, ≤ 4×"
         rows.append(Row(f"{case.name} ({mb:.2f} MB)", f"{speed:.0f} MB/s",
                         f"{spent / reference:.2f}×", f"{peak:.2f}×", goal, met))  # fmt: skip
-        pii, _ = paired_medians(lambda: count_pii(case.body), lambda: None, repeat)
+        [pii] = cpu_medians(lambda: count_pii(case.body), repeat=repeat)
         notes.append(
             f"{case.name}: parse + write alone {mb / reference:.0f} MB/s in this run;"
             f" PII counting {pii * 1e3:.1f} ms of the filter's {spent * 1e3:.1f} ms"
@@ -213,7 +212,7 @@ def measure(repeat: int) -> tuple[list[Row], list[str]]:
     throughput("json_masking", None)
     throughput("soap", 30)
     small = every["small"]
-    spent, reference = paired_medians(small.run, parse_and_write(small), 3000)
+    spent, reference = cpu_medians(small.run, parse_and_write(small), repeat=3000)
     micros = spent * 1e6
     rows.append(Row(f"{small.name} ({len(small.body)} B)", f"{micros:.1f} µs",
                     f"{spent / reference:.2f}×", "—", "≤ 60 µs",

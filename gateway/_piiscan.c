@@ -1,4 +1,5 @@
-/* PII in a whole response body, counted in one pass over its bytes.
+/* PII in a whole response body, counted in two passes over its bytes (digit runs, then
+ * e-mails from each '@').
  *
  * The compiled half of gateway.pii.count_pii (that module's docstring has the rules; the
  * Python function find_pii is the reference, and property tests hold this scan to it).
